@@ -1,0 +1,337 @@
+// Package ring is the packet ring between a camera's source and its sinks: one
+// writer that never blocks, any number of readers, no locks and no allocation
+// per packet.
+//
+// Packets are stored back to back in a byte arena (a record is a 32-byte
+// header and the payload, 8-byte aligned), so a ring of small audio packets
+// and one of 1400-byte video packets use the same memory well. Readers read
+// optimistically, seqlock style: they copy a record, then check that the
+// writer has not started to overwrite it. A reader that the writer laps skips
+// forward to a sync point (a keyframe): the newest one still in the ring, or
+// else the next one written; it counts the packets it missed.
+//
+// Memory ordering: the writer publishes "reserve" (how far it may be writing)
+// before touching bytes and "commit" (how far records are complete) after.
+// A reader loads commit before reading and reserve after; a full barrier
+// between its byte loads and the reserve load keeps weakly ordered CPUs
+// (arm64 edge boxes) from satisfying the bytes after the check.
+package ring
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/camrelay/camrelay/codec"
+)
+
+const (
+	hdrLen     = 32
+	wrapMarker = 0xffff
+	// MinSize is the smallest arena: it must hold a few full-size packets.
+	MinSize = 16 << 10
+	// DefaultSize holds about a second of a 2 Mbit/s camera.
+	DefaultSize = 256 << 10
+)
+
+// Tracks is what the source announced for one session (epoch).
+type Tracks struct {
+	Epoch  uint32
+	Tracks []codec.Track
+}
+
+// Ring is a single-writer, multi-reader packet ring. Its zero value is not
+// usable; call New.
+type Ring struct {
+	arena []byte
+	size  uint64
+	mask  uint64
+
+	// written by the writer, read by readers
+	reserve  atomic.Uint64 // end of the bytes the writer may be writing
+	commit   atomic.Uint64 // end of the complete records
+	lastSync atomic.Uint64 // 1 + position of the newest FlagSync record; 0 = none
+	tracks   atomic.Pointer[Tracks]
+	packets  atomic.Uint64 // records written
+	tooBig   atomic.Uint64 // packets refused for a payload over codec.MaxPayload
+
+	// writer-private
+	wpos  uint64
+	epoch uint32
+	index uint32
+
+	mu      sync.Mutex // serializes reader registration, never taken per packet
+	readers atomic.Pointer[[]*Reader]
+}
+
+// New returns a ring with an arena of size bytes, rounded up to a power of
+// two and at least MinSize.
+func New(size int) *Ring {
+	s := uint64(MinSize)
+	for s < uint64(size) {
+		s <<= 1
+	}
+	r := &Ring{arena: make([]byte, s), size: s, mask: s - 1}
+	r.tracks.Store(&Tracks{})
+	r.readers.Store(&[]*Reader{})
+	return r
+}
+
+// Size is the arena size in bytes.
+func (r *Ring) Size() int { return int(r.size) }
+
+// SetTracks starts a new source session: packets written from now on belong
+// to the returned epoch and are described by tracks. Writer side only.
+func (r *Ring) SetTracks(tracks []codec.Track) uint32 {
+	r.epoch++
+	r.tracks.Store(&Tracks{Epoch: r.epoch, Tracks: tracks})
+	r.wake()
+	return r.epoch
+}
+
+// Tracks returns the newest announced tracks.
+func (r *Ring) Tracks() Tracks { return *r.tracks.Load() }
+
+// Packets is the number of packets written.
+func (r *Ring) Packets() uint64 { return r.packets.Load() }
+
+// TooBig is the number of packets refused because their payload exceeded
+// codec.MaxPayload (sources fragment what they can before writing).
+func (r *Ring) TooBig() uint64 { return r.tooBig.Load() }
+
+func align8(n uint64) uint64 { return (n + 7) &^ 7 }
+
+// WritePacket appends p to the ring. It never blocks and never allocates;
+// p.Epoch is replaced by the current epoch. Writer side only: one goroutine
+// at a time.
+func (r *Ring) WritePacket(p *codec.Packet) {
+	plen := len(p.Payload)
+	if plen > codec.MaxPayload {
+		r.tooBig.Add(1)
+		return
+	}
+	sz := align8(uint64(hdrLen + plen))
+	pos := r.wpos
+	off := pos & r.mask
+	if off+sz > r.size {
+		// Not enough room before the end: leave a marker and start over at
+		// the beginning of the arena. Offsets are 8-aligned, so at least the
+		// 2-byte marker always fits.
+		pos += r.size - off
+		r.reserve.Store(pos)
+		var m [8]byte
+		binary.LittleEndian.PutUint16(m[:], wrapMarker)
+		copyIn(r.arena[off:off+8], m[:])
+		off = 0
+	}
+	r.reserve.Store(pos + sz)
+
+	var h [hdrLen]byte
+	binary.LittleEndian.PutUint16(h[0:], uint16(plen))
+	h[2] = p.Track
+	h[3] = byte(p.Flags)
+	h[4] = p.PayloadType
+	binary.LittleEndian.PutUint16(h[6:], p.SequenceNumber)
+	binary.LittleEndian.PutUint32(h[8:], p.Timestamp)
+	binary.LittleEndian.PutUint32(h[12:], r.epoch)
+	binary.LittleEndian.PutUint64(h[16:], uint64(p.Received))
+	binary.LittleEndian.PutUint32(h[24:], r.index)
+	rec := r.arena[off : off+sz]
+	copyIn(rec[:hdrLen], h[:])
+	copyIn(rec[hdrLen:hdrLen+plen], p.Payload)
+
+	r.wpos = pos + sz
+	r.index++
+	r.commit.Store(r.wpos)
+	if p.Flags&codec.FlagSync != 0 {
+		r.lastSync.Store(pos + 1)
+	}
+	r.packets.Add(1)
+	r.wake()
+}
+
+// wake nudges every reader that may be waiting. Non-blocking.
+func (r *Ring) wake() {
+	for _, rd := range *r.readers.Load() {
+		select {
+		case rd.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// StartAt says where a new reader begins.
+type StartAt int
+
+const (
+	// NextSync waits for the next sync point written after the reader is
+	// created: live, with no backlog.
+	NextSync StartAt = iota
+	// LatestSync starts at the newest sync point still in the ring, so a new
+	// sink gets a picture at once, then catches up to live.
+	LatestSync
+)
+
+// Reader reads packets from a ring. One goroutine uses a Reader; Close it
+// when done so the writer stops waking it.
+type Reader struct {
+	r          *Ring
+	pos        uint64
+	resync     bool
+	resyncFrom uint64
+	nextIndex  uint32
+	started    bool
+	ready      chan struct{}
+	dropped    atomic.Uint64
+	laps       atomic.Uint64
+	fence      atomic.Uint32
+}
+
+// NewReader registers a reader that starts as start says.
+func (r *Ring) NewReader(start StartAt) *Reader {
+	rd := &Reader{r: r, ready: make(chan struct{}, 1), resync: true}
+	rd.resyncFrom = r.commit.Load()
+	if start == LatestSync {
+		if s := r.lastSync.Load(); s != 0 && r.reserve.Load() <= s-1+r.size {
+			rd.resyncFrom = s - 1
+		}
+	}
+	r.mu.Lock()
+	old := *r.readers.Load()
+	next := make([]*Reader, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, rd)
+	r.readers.Store(&next)
+	r.mu.Unlock()
+	return rd
+}
+
+// Close unregisters the reader.
+func (rd *Reader) Close() {
+	r := rd.r
+	r.mu.Lock()
+	old := *r.readers.Load()
+	next := make([]*Reader, 0, len(old))
+	for _, x := range old {
+		if x != rd {
+			next = append(next, x)
+		}
+	}
+	r.readers.Store(&next)
+	r.mu.Unlock()
+}
+
+// Ready receives after the writer has written since the reader last drained
+// the ring. Use it to sleep between TryRead calls that returned false.
+func (rd *Reader) Ready() <-chan struct{} { return rd.ready }
+
+// Tracks returns the newest announced tracks.
+func (rd *Reader) Tracks() Tracks { return rd.r.Tracks() }
+
+// Dropped is the number of packets this reader missed because the writer
+// lapped it (it then resumed at the next sync point).
+func (rd *Reader) Dropped() uint64 { return rd.dropped.Load() }
+
+// Laps is the number of times the writer lapped this reader.
+func (rd *Reader) Laps() uint64 { return rd.laps.Load() }
+
+// Resync makes the reader skip ahead to the next sync point, as if lapped
+// but without counting drops. Sinks call it after (re)connecting.
+func (rd *Reader) Resync() {
+	rd.started = false
+	rd.resync = true
+	rd.resyncFrom = rd.r.commit.Load()
+}
+
+// TryRead copies the next packet into p and reports true, or reports false
+// when there is none yet. p.Payload's capacity must be at least
+// codec.MaxPayload; TryRead reslices it.
+func (rd *Reader) TryRead(p *codec.Packet) bool {
+	r := rd.r
+	if cap(p.Payload) < codec.MaxPayload {
+		panic(fmt.Sprintf("ring: TryRead needs a payload buffer of %d bytes", codec.MaxPayload))
+	}
+	for {
+		c := r.commit.Load()
+		if rd.resync {
+			s := r.lastSync.Load()
+			if s == 0 || s-1 < rd.resyncFrom {
+				return false
+			}
+			rd.pos = s - 1
+			rd.resync = false
+		}
+		if rd.pos >= c {
+			return false
+		}
+		if c-rd.pos > r.size {
+			rd.lapped(c)
+			continue
+		}
+		off := rd.pos & r.mask
+		var h [hdrLen]byte
+		if off+hdrLen <= r.size {
+			copyOut(h[:], r.arena[off:off+hdrLen])
+		} else {
+			copyOut(h[:8], r.arena[off:off+8])
+		}
+		plen := uint64(binary.LittleEndian.Uint16(h[0:]))
+		if plen == wrapMarker {
+			if !rd.valid() {
+				rd.lapped(c)
+				continue
+			}
+			rd.pos += r.size - off
+			continue
+		}
+		sz := align8(hdrLen + plen)
+		if plen > codec.MaxPayload || off+sz > r.size {
+			rd.lapped(c) // garbage: the record was overwritten under us
+			continue
+		}
+		payload := p.Payload[:plen]
+		copyOut(payload, r.arena[off+hdrLen:off+hdrLen+plen])
+		if !rd.valid() {
+			rd.lapped(c)
+			continue
+		}
+		p.Payload = payload
+		p.Track = h[2]
+		p.Flags = codec.Flags(h[3])
+		p.PayloadType = h[4]
+		p.SequenceNumber = binary.LittleEndian.Uint16(h[6:])
+		p.Timestamp = binary.LittleEndian.Uint32(h[8:])
+		p.Epoch = binary.LittleEndian.Uint32(h[12:])
+		p.Received = int64(binary.LittleEndian.Uint64(h[16:]))
+		idx := binary.LittleEndian.Uint32(h[24:])
+		if rd.started && idx != rd.nextIndex {
+			rd.dropped.Add(uint64(idx - rd.nextIndex))
+		}
+		rd.started = true
+		rd.nextIndex = idx + 1
+		rd.pos += sz
+		return true
+	}
+}
+
+// valid reports whether the record at rd.pos was still intact after the
+// reader copied it.
+func (rd *Reader) valid() bool {
+	// A locked read-modify-write on a reader-private word is a full barrier:
+	// the copies above complete before reserve is loaded below.
+	rd.fence.Add(1)
+	return rd.r.reserve.Load() <= rd.pos+rd.r.size
+}
+
+// lapped handles the writer overtaking the reader: skip to the newest sync
+// point that is still in the ring, or wait for the next one. The packets
+// skipped are counted when reading resumes.
+func (rd *Reader) lapped(commit uint64) {
+	rd.laps.Add(1)
+	rd.resync = true
+	rd.resyncFrom = 0
+	if commit > rd.r.size {
+		rd.resyncFrom = commit - rd.r.size
+	}
+}

@@ -1,0 +1,318 @@
+package ring
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/camrelay/camrelay/codec"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// pkt builds packet i: its payload encodes i so readers can check integrity.
+func pkt(i int, size int, sync bool) *codec.Packet {
+	p := &codec.Packet{
+		Track:          uint8(i % 3),
+		PayloadType:    96,
+		SequenceNumber: uint16(i),
+		Timestamp:      uint32(i * 3600),
+		Received:       int64(i) * 1000,
+		Payload:        make([]byte, size),
+	}
+	if sync {
+		p.Flags |= codec.FlagSync
+	}
+	fill(p.Payload, i)
+	return p
+}
+
+func fill(b []byte, i int) {
+	for j := range b {
+		b[j] = byte(i + j*7)
+	}
+	if len(b) >= 4 {
+		binary.BigEndian.PutUint32(b, uint32(i))
+	}
+}
+
+func check(t testing.TB, p *codec.Packet) int {
+	t.Helper()
+	if len(p.Payload) < 4 {
+		t.Fatalf("payload too short: %d", len(p.Payload))
+	}
+	i := int(binary.BigEndian.Uint32(p.Payload))
+	want := make([]byte, len(p.Payload))
+	fill(want, i)
+	for j := range want {
+		if want[j] != p.Payload[j] {
+			t.Fatalf("packet %d: payload byte %d is %d, want %d (torn read)", i, j, p.Payload[j], want[j])
+		}
+	}
+	if p.SequenceNumber != uint16(i) || p.Timestamp != uint32(i*3600) || p.Received != int64(i)*1000 || p.Track != uint8(i%3) {
+		t.Fatalf("packet %d: header mismatch: %+v", i, p)
+	}
+	return i
+}
+
+func newBuf() *codec.Packet { return &codec.Packet{Payload: make([]byte, codec.MaxPayload)} }
+
+func TestReadBackInOrderAcrossWraps(t *testing.T) {
+	r := New(MinSize)
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	out := newBuf()
+	sizes := []int{4, 1400, 160, 1460, 33, 900}
+	for i := 0; i < 2000; i++ {
+		r.WritePacket(pkt(i, sizes[i%len(sizes)], i == 0))
+		if !rd.TryRead(out) {
+			t.Fatalf("packet %d not readable", i)
+		}
+		if got := check(t, out); got != i {
+			t.Fatalf("read packet %d, want %d", got, i)
+		}
+		if len(out.Payload) != sizes[i%len(sizes)] {
+			t.Fatalf("payload length %d, want %d", len(out.Payload), sizes[i%len(sizes)])
+		}
+		if rd.TryRead(out) {
+			t.Fatal("read a packet that was not written")
+		}
+	}
+	if rd.Dropped() != 0 || rd.Laps() != 0 {
+		t.Fatalf("dropped %d, laps %d; want none", rd.Dropped(), rd.Laps())
+	}
+}
+
+func TestNewReaderWaitsForNextSync(t *testing.T) {
+	r := New(MinSize)
+	r.WritePacket(pkt(0, 100, true))
+	r.WritePacket(pkt(1, 100, false))
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	out := newBuf()
+	r.WritePacket(pkt(2, 100, false))
+	if rd.TryRead(out) {
+		t.Fatal("reader started before a sync point")
+	}
+	r.WritePacket(pkt(3, 100, true))
+	r.WritePacket(pkt(4, 100, false))
+	for _, want := range []int{3, 4} {
+		if !rd.TryRead(out) || check(t, out) != want {
+			t.Fatalf("want packet %d", want)
+		}
+	}
+	if rd.Dropped() != 0 {
+		t.Fatalf("a new reader counted %d drops", rd.Dropped())
+	}
+}
+
+func TestLatestSyncStartsAtNewestKeyframe(t *testing.T) {
+	r := New(MinSize)
+	for i := 0; i < 10; i++ {
+		r.WritePacket(pkt(i, 100, i%4 == 0))
+	}
+	rd := r.NewReader(LatestSync)
+	defer rd.Close()
+	out := newBuf()
+	for want := 8; want < 10; want++ {
+		if !rd.TryRead(out) || check(t, out) != want {
+			t.Fatalf("want packet %d", want)
+		}
+	}
+}
+
+func TestLappedReaderResumesAtNewestKeyframeAndCountsDrops(t *testing.T) {
+	r := New(MinSize)
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	out := newBuf()
+	r.WritePacket(pkt(0, 1000, true))
+	if !rd.TryRead(out) || check(t, out) != 0 {
+		t.Fatal("want packet 0")
+	}
+	// Write three arenas' worth, with sync points every 10 packets: the
+	// reader is lapped and resumes at the newest sync point still intact.
+	n := 3 * MinSize / 1000
+	for i := 1; i < n; i++ {
+		r.WritePacket(pkt(i, 1000, i%10 == 0))
+	}
+	newest := (n - 1) / 10 * 10
+	for want := newest; want < n; want++ {
+		if !rd.TryRead(out) {
+			t.Fatalf("want packet %d", want)
+		}
+		if got := check(t, out); got != want {
+			t.Fatalf("got packet %d, want %d", got, want)
+		}
+	}
+	if rd.Laps() != 1 {
+		t.Fatalf("laps = %d, want 1", rd.Laps())
+	}
+	if got, want := rd.Dropped(), uint64(newest-1); got != want {
+		t.Fatalf("dropped = %d, want %d", got, want)
+	}
+}
+
+func TestLappedReaderWaitsWhenNoKeyframeIsLeft(t *testing.T) {
+	r := New(MinSize)
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	out := newBuf()
+	r.WritePacket(pkt(0, 1000, true))
+	if !rd.TryRead(out) {
+		t.Fatal("want packet 0")
+	}
+	n := 3 * MinSize / 1000
+	for i := 1; i < n; i++ {
+		r.WritePacket(pkt(i, 1000, false))
+	}
+	if rd.TryRead(out) {
+		t.Fatalf("lapped reader returned packet %d with no sync point in the ring", check(t, out))
+	}
+	r.WritePacket(pkt(n, 1000, false))
+	r.WritePacket(pkt(n+1, 1000, true))
+	if !rd.TryRead(out) || check(t, out) != n+1 {
+		t.Fatal("reader did not resume at the next sync point")
+	}
+	if got, want := rd.Dropped(), uint64(n); got != want {
+		t.Fatalf("dropped = %d, want %d", got, want)
+	}
+}
+
+func TestTracksEpochs(t *testing.T) {
+	r := New(MinSize)
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	if e := r.SetTracks([]codec.Track{{Kind: codec.KindVideo, Codec: "H264", ClockRate: 90000}}); e != 1 {
+		t.Fatalf("first epoch %d", e)
+	}
+	r.WritePacket(pkt(0, 10, true))
+	e2 := r.SetTracks(nil)
+	r.WritePacket(pkt(1, 10, false))
+	out := newBuf()
+	if !rd.TryRead(out) || out.Epoch != 1 {
+		t.Fatalf("epoch %d, want 1", out.Epoch)
+	}
+	if !rd.TryRead(out) || out.Epoch != e2 || e2 != 2 {
+		t.Fatalf("epoch %d, want 2", out.Epoch)
+	}
+	if tr := rd.Tracks(); tr.Epoch != 2 || tr.Tracks != nil {
+		t.Fatalf("tracks %+v", tr)
+	}
+}
+
+func TestTooBigIsRefusedAndCounted(t *testing.T) {
+	r := New(MinSize)
+	r.WritePacket(pkt(0, codec.MaxPayload+1, true))
+	if r.TooBig() != 1 || r.Packets() != 0 {
+		t.Fatalf("tooBig %d packets %d", r.TooBig(), r.Packets())
+	}
+}
+
+func TestReadyWakesAWaitingReader(t *testing.T) {
+	r := New(MinSize)
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	done := make(chan int)
+	go func() {
+		out := newBuf()
+		for !rd.TryRead(out) {
+			<-rd.Ready()
+		}
+		done <- check(t, out)
+	}()
+	r.WritePacket(pkt(7, 50, true))
+	select {
+	case i := <-done:
+		if i != 7 {
+			t.Fatalf("got %d", i)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader was not woken")
+	}
+}
+
+// TestConcurrentReadersNeverSeeTornPackets runs a writer flat out against
+// readers of different speeds. Every packet a reader returns must be intact
+// and in order; gaps are allowed only where the reader counted drops.
+func TestConcurrentReadersNeverSeeTornPackets(t *testing.T) {
+	r := New(MinSize)
+	const total = 200000
+	var wg sync.WaitGroup
+	readers := 4
+	errs := make(chan string, readers)
+	start := make(chan struct{})
+	for k := 0; k < readers; k++ {
+		rd := r.NewReader(NextSync)
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			defer rd.Close()
+			out := newBuf()
+			last := -1
+			first := -1
+			got := 0
+			<-start
+			for last < total-1 {
+				if !rd.TryRead(out) {
+					select {
+					case <-rd.Ready():
+					case <-time.After(time.Second):
+						errs <- "reader stuck"
+						return
+					}
+					continue
+				}
+				i := check(t, out)
+				if i <= last {
+					errs <- "packet out of order"
+					return
+				}
+				last = i
+				if first < 0 {
+					first = i
+				}
+				got++
+				if k == 3 && i%1000 == 0 {
+					time.Sleep(2 * time.Millisecond) // a slow sink: gets lapped
+				}
+			}
+			// A reader starts at the newest sync point it finds, so count
+			// from the first packet it returned.
+			if uint64(got)+rd.Dropped() != uint64(total-first) {
+				errs <- fmt.Sprintf("read %d + dropped %d != written %d (laps %d)", got, rd.Dropped(), total-first, rd.Laps())
+			}
+		}(k)
+	}
+	close(start)
+	for i := 0; i < total; i++ {
+		r.WritePacket(pkt(i, 64+(i*37)%1300, i%50 == 0 || i == total-1))
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func TestNoAllocationsPerPacket(t *testing.T) {
+	r := New(MinSize)
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	in := pkt(0, 1200, true)
+	out := newBuf()
+	allocs := testing.AllocsPerRun(1000, func() {
+		r.WritePacket(in)
+		if !rd.TryRead(out) {
+			t.Fatal("no packet")
+		}
+		in.Flags = 0
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per packet, want 0", allocs)
+	}
+}
