@@ -127,3 +127,50 @@ func (d *SyncDetector) IsSync(payload []byte, timestamp uint32) bool {
 	d.seen, d.lastTS = true, timestamp
 	return true
 }
+
+// FindSPS returns the sequence parameter set an RTP/H.264 or RTP/H.265
+// payload carries, alone or inside an aggregation packet, or nil. Fragmented
+// parameter sets are not reassembled: cameras send them whole.
+func FindSPS(codecName string, p []byte) []byte {
+	switch codecName {
+	case "H264":
+		if len(p) < 2 {
+			return nil
+		}
+		switch p[0] & 0x1f {
+		case h264NALSPS:
+			return p
+		case h264STAPA:
+			for q := p[1:]; len(q) > 2; {
+				n := int(q[0])<<8 | int(q[1])
+				if n == 0 || len(q) < 2+n {
+					return nil
+				}
+				if q[2]&0x1f == h264NALSPS {
+					return q[2 : 2+n]
+				}
+				q = q[2+n:]
+			}
+		}
+	case "H265":
+		if len(p) < 3 {
+			return nil
+		}
+		switch (p[0] >> 1) & 0x3f {
+		case h265NALSPS:
+			return p
+		case h265AP:
+			for q := p[2:]; len(q) > 3; {
+				n := int(q[0])<<8 | int(q[1])
+				if n < 2 || len(q) < 2+n {
+					return nil
+				}
+				if (q[2]>>1)&0x3f == h265NALSPS {
+					return q[2 : 2+n]
+				}
+				q = q[2+n:]
+			}
+		}
+	}
+	return nil
+}

@@ -35,8 +35,8 @@ const (
 	DefaultSize = 256 << 10
 )
 
-// Tracks is what the source announced for one session (epoch).
-type Tracks struct {
+// tracks is what the source announced for one session (epoch).
+type tracks struct {
 	Epoch  uint32
 	Tracks []codec.Track
 }
@@ -52,7 +52,7 @@ type Ring struct {
 	reserve  atomic.Uint64 // end of the bytes the writer may be writing
 	commit   atomic.Uint64 // end of the complete records
 	lastSync atomic.Uint64 // 1 + position of the newest FlagSync record; 0 = none
-	tracks   atomic.Pointer[Tracks]
+	tracks   atomic.Pointer[tracks]
 	packets  atomic.Uint64 // records written
 	tooBig   atomic.Uint64 // packets refused for a payload over codec.MaxPayload
 
@@ -73,7 +73,7 @@ func New(size int) *Ring {
 		s <<= 1
 	}
 	r := &Ring{arena: make([]byte, s), size: s, mask: s - 1}
-	r.tracks.Store(&Tracks{})
+	r.tracks.Store(&tracks{})
 	r.readers.Store(&[]*Reader{})
 	return r
 }
@@ -83,15 +83,18 @@ func (r *Ring) Size() int { return int(r.size) }
 
 // SetTracks starts a new source session: packets written from now on belong
 // to the returned epoch and are described by tracks. Writer side only.
-func (r *Ring) SetTracks(tracks []codec.Track) uint32 {
+func (r *Ring) SetTracks(t []codec.Track) uint32 {
 	r.epoch++
-	r.tracks.Store(&Tracks{Epoch: r.epoch, Tracks: tracks})
+	r.tracks.Store(&tracks{Epoch: r.epoch, Tracks: t})
 	r.wake()
 	return r.epoch
 }
 
-// Tracks returns the newest announced tracks.
-func (r *Ring) Tracks() Tracks { return *r.tracks.Load() }
+// Tracks returns the newest announced tracks and their epoch.
+func (r *Ring) Tracks() (uint32, []codec.Track) {
+	t := r.tracks.Load()
+	return t.Epoch, t.Tracks
+}
 
 // Packets is the number of packets written.
 func (r *Ring) Packets() uint64 { return r.packets.Load() }
@@ -226,8 +229,8 @@ func (rd *Reader) Close() {
 // the ring. Use it to sleep between TryRead calls that returned false.
 func (rd *Reader) Ready() <-chan struct{} { return rd.ready }
 
-// Tracks returns the newest announced tracks.
-func (rd *Reader) Tracks() Tracks { return rd.r.Tracks() }
+// Tracks returns the newest announced tracks and their epoch.
+func (rd *Reader) Tracks() (uint32, []codec.Track) { return rd.r.Tracks() }
 
 // Dropped is the number of packets this reader missed because the writer
 // lapped it (it then resumed at the next sync point).
@@ -236,12 +239,17 @@ func (rd *Reader) Dropped() uint64 { return rd.dropped.Load() }
 // Laps is the number of times the writer lapped this reader.
 func (rd *Reader) Laps() uint64 { return rd.laps.Load() }
 
-// Resync makes the reader skip ahead to the next sync point, as if lapped
-// but without counting drops. Sinks call it after (re)connecting.
+// Resync makes the reader skip to the newest sync point still in the ring
+// (or the next one written), as if lapped but without counting drops. Sinks
+// call it after (re)connecting, so a new session starts with a keyframe and
+// a picture at once.
 func (rd *Reader) Resync() {
 	rd.started = false
 	rd.resync = true
-	rd.resyncFrom = rd.r.commit.Load()
+	rd.resyncFrom = 0
+	if c := rd.r.commit.Load(); c > rd.r.size {
+		rd.resyncFrom = c - rd.r.size
+	}
 }
 
 // TryRead copies the next packet into p and reports true, or reports false

@@ -200,8 +200,8 @@ func TestTracksEpochs(t *testing.T) {
 	if !rd.TryRead(out) || out.Epoch != e2 || e2 != 2 {
 		t.Fatalf("epoch %d, want 2", out.Epoch)
 	}
-	if tr := rd.Tracks(); tr.Epoch != 2 || tr.Tracks != nil {
-		t.Fatalf("tracks %+v", tr)
+	if e, tr := rd.Tracks(); e != 2 || tr != nil {
+		t.Fatalf("tracks %d %+v", e, tr)
 	}
 }
 

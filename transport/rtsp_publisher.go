@@ -1,0 +1,520 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/auth"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/conn"
+	"github.com/bluenviron/gortsplib/v4/pkg/headers"
+
+	"github.com/camrelay/camrelay/codec"
+)
+
+// ErrTracksChanged ends a publish session because the source came back with
+// different tracks: the caller publishes again at once, with a new ANNOUNCE.
+var ErrTracksChanged = errors.New("source tracks changed: re-announcing")
+
+// ErrIdle ends a publish session that received no packets for the publish
+// timeout: the camera is gone for longer than viewers should wait.
+var ErrIdle = errors.New("no packets from the source within the publish timeout")
+
+// RTSPPublisher publishes one camera into an RTSP server (MediaMTX) with
+// ANNOUNCE and RECORD over TCP.
+//
+// It is not gortsplib's client, for three reasons: it batches a frame's
+// packets into one write (one syscall per frame instead of one per packet),
+// it sends keepalives while the camera is away so the server keeps the
+// session (a TCP publisher that sends nothing is closed after the server's
+// readTimeout), and it rebases sequence numbers and timestamps so the server
+// sees one continuous stream across camera reconnects: viewers stay
+// connected.
+type RTSPPublisher struct {
+	// URL to publish to, credentials included.
+	URL string
+	// ReadTimeout bounds dialing, every request and every write. Zero means
+	// 10 s.
+	ReadTimeout time.Duration
+	// PublishTimeout is how long the session is held open while the source
+	// sends nothing (a camera reconnecting). Zero means 10 s.
+	PublishTimeout time.Duration
+	// KeepAlive is the period of OPTIONS keepalives. Zero means 5 s; it must
+	// stay under the server's read timeout (MediaMTX: 10 s).
+	KeepAlive time.Duration
+	// FlushDelay is how long a partial frame may wait in the write buffer
+	// for the rest of its packets. Zero means 2 ms. A frame's last packet
+	// (marker bit) is always flushed at once.
+	FlushDelay time.Duration
+	// Stats, when set, receives the counters.
+	Stats *SinkStats
+	// Log, when set, gets debug messages (never credentials).
+	Log *slog.Logger
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Run waits for the source's first keyframe, publishes until ctx ends (nil),
+// the session fails, the source changes tracks (ErrTracksChanged) or stays
+// silent past the publish timeout (ErrIdle). Errors never contain
+// credentials.
+func (p *RTSPPublisher) Run(ctx context.Context, r PacketReader) error {
+	err := p.run(ctx, r)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return Scrub(err, p.URL)
+}
+
+func (p *RTSPPublisher) run(ctx context.Context, r PacketReader) error {
+	u, err := base.ParseURL(p.URL)
+	if err != nil {
+		return fmt.Errorf("invalid output URL %s: %w", RedactURL(p.URL), err)
+	}
+	stats := p.Stats
+	if stats == nil {
+		stats = &SinkStats{}
+	}
+	pkt := codec.Packet{Payload: make([]byte, codec.MaxPayload)}
+
+	// Start at a keyframe of the newest source session.
+	r.Resync()
+	var tracks []codec.Track
+	for {
+		if !waitPacket(ctx, r, &pkt) {
+			return nil
+		}
+		var epoch uint32
+		epoch, tracks = r.Tracks()
+		if pkt.Epoch == epoch && len(tracks) > 0 {
+			break
+		}
+		r.Resync()
+	}
+
+	s, err := p.dial(ctx, u, tracks)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	stats.Sessions.Add(1)
+	if p.Log != nil {
+		p.Log.Debug("publishing", "url", RedactURL(p.URL), "tracks", fmt.Sprint(tracks))
+	}
+	s.stats = stats
+	s.epoch = pkt.Epoch
+	s.flushDelay = orDefault(p.FlushDelay, 2*time.Millisecond)
+	publishTimeout := orDefault(p.PublishTimeout, 10*time.Second)
+	if err := s.handle(r, &pkt); err != nil {
+		return err
+	}
+
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	flushArmed := false
+	keep := time.NewTicker(orDefault(p.KeepAlive, 5*time.Second))
+	defer keep.Stop()
+	droppedBase := r.Dropped()
+	for {
+		for r.TryRead(&pkt) {
+			if err := s.handle(r, &pkt); err != nil {
+				return err
+			}
+		}
+		if d := r.Dropped(); d != droppedBase {
+			stats.Dropped.Add(d - droppedBase)
+			droppedBase = d
+		}
+		if s.bw.Buffered() > 0 {
+			if s.frameDone {
+				if err := s.flush(); err != nil {
+					return err
+				}
+			} else if !flushArmed {
+				flush.Reset(s.flushDelay)
+				flushArmed = true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			s.teardown()
+			return nil
+		case err := <-s.readErr:
+			return fmt.Errorf("server closed the session: %w", err)
+		case <-r.Ready():
+		case <-flush.C:
+			flushArmed = false
+			if err := s.flush(); err != nil {
+				return err
+			}
+		case <-keep.C:
+			if time.Duration(codec.Now()-s.lastPacket) > publishTimeout {
+				s.teardown()
+				return ErrIdle
+			}
+			if err := s.keepAlive(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// waitPacket blocks until r yields a packet or ctx ends.
+func waitPacket(ctx context.Context, r PacketReader, pkt *codec.Packet) bool {
+	for !r.TryRead(pkt) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.Ready():
+		}
+	}
+	return true
+}
+
+// pubTrack is the rebasing state of one published track.
+type pubTrack struct {
+	track   codec.Track
+	channel byte
+	ssrc    uint32
+
+	started bool
+	discont bool // the next packet starts a new source session
+	waitKey bool // drop video until a keyframe after a discontinuity
+	inSeq   uint16
+	inTS    uint32
+	outSeq  uint16
+	outTS   uint32
+	offset  uint32 // out timestamp = in timestamp + offset
+	recv    int64
+}
+
+// rebase maps a camera packet onto the published timeline. Sequence numbers
+// continue by one (or by the camera's own gap, so real losses stay visible);
+// timestamps continue from the last one sent, advanced by the wall-clock time
+// that passed, whenever the source reconnected or its clock jumped.
+func (t *pubTrack) rebase(p *codec.Packet) (seq uint16, ts uint32, rebased bool) {
+	clock := t.track.ClockRate
+	switch {
+	case !t.started:
+		t.started = true
+		t.outSeq = p.SequenceNumber - 1
+		t.offset = 0
+	case t.discont || t.jumped(p):
+		t.offset = t.outTS + max(codec.Elapsed(p.Received-t.recv, clock), 1) - p.Timestamp
+		rebased = true
+	default:
+		if gap := p.SequenceNumber - t.inSeq; gap >= 1 && gap < 1000 {
+			t.outSeq += gap - 1
+		}
+	}
+	t.discont = false
+	t.outSeq++
+	t.inSeq, t.inTS, t.recv = p.SequenceNumber, p.Timestamp, p.Received
+	t.outTS = p.Timestamp + t.offset
+	return t.outSeq, t.outTS, rebased
+}
+
+// jumped reports a timestamp discontinuity inside one source session: the
+// camera's clock went back more than 5 s, or ahead more than 10 s beyond the
+// time that passed.
+func (t *pubTrack) jumped(p *codec.Packet) bool {
+	clock := int64(t.track.ClockRate)
+	if clock <= 0 {
+		return false
+	}
+	dIn := int64(int32(p.Timestamp - t.inTS))
+	dWall := int64(codec.Elapsed(p.Received-t.recv, t.track.ClockRate))
+	return dIn < -5*clock || dIn-dWall > 10*clock
+}
+
+// pubSession is one RECORD session on one TCP connection.
+type pubSession struct {
+	nc       net.Conn
+	bw       *bufio.Writer
+	u        *base.URL
+	session  string
+	sender   *auth.Sender
+	cseq     int
+	timeout  time.Duration
+	tracks   []pubTrack
+	announce []codec.Track
+	stats    *SinkStats
+
+	epoch      uint32
+	frameDone  bool  // the last packet written ended a frame
+	frameRecv  int64 // when the camera delivered that frame's last packet
+	lastPacket int64
+	flushDelay time.Duration
+	hdr        [16]byte
+
+	rconn   *conn.Conn
+	readErr chan error
+	wg      sync.WaitGroup
+}
+
+func (p *RTSPPublisher) dial(ctx context.Context, u *base.URL, tracks []codec.Track) (*pubSession, error) {
+	timeout := orDefault(p.ReadTimeout, 10*time.Second)
+	host := u.Host
+	if u.Port() == "" {
+		port := "554"
+		if u.Scheme == "rtsps" {
+			port = "322"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	d := net.Dialer{Timeout: timeout}
+	nc, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if u.Scheme == "rtsps" {
+		nc = tls.Client(nc, &tls.Config{ServerName: u.Hostname()})
+	}
+	s := &pubSession{nc: nc, u: u, timeout: timeout, announce: tracks, readErr: make(chan error, 1)}
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	if err := s.handshake(tracks); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	s.bw = bufio.NewWriterSize(nc, 64<<10)
+	s.lastPacket = codec.Now()
+	s.wg.Add(1)
+	go s.readLoop()
+	return s, nil
+}
+
+func (s *pubSession) handshake(tracks []codec.Track) error {
+	desc, err := sessionOf(tracks)
+	if err != nil {
+		return fmt.Errorf("announce: %w", err)
+	}
+	sdp, err := desc.Marshal(false)
+	if err != nil {
+		return fmt.Errorf("announce: %w", err)
+	}
+	c := conn.NewConn(s.nc)
+	if _, err := s.request(c, base.Options, s.u, nil, nil); err != nil {
+		return err
+	}
+	if _, err := s.request(c, base.Announce, s.u, base.Header{"Content-Type": base.HeaderValue{"application/sdp"}}, sdp); err != nil {
+		return err
+	}
+	s.tracks = make([]pubTrack, len(tracks))
+	for i := range tracks {
+		mode := headers.TransportModeRecord
+		th := headers.Transport{
+			Protocol:       headers.TransportProtocolTCP,
+			Delivery:       ptr(headers.TransportDeliveryUnicast),
+			InterleavedIDs: &[2]int{2 * i, 2*i + 1},
+			Mode:           &mode,
+		}
+		mu, err := desc.Medias[i].URL(s.u)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		if _, err := s.request(c, base.Setup, mu, base.Header{"Transport": th.Marshal()}, nil); err != nil {
+			return err
+		}
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		s.tracks[i] = pubTrack{track: tracks[i], channel: byte(2 * i), ssrc: binary.BigEndian.Uint32(b[:])}
+	}
+	if _, err := s.request(c, base.Record, s.u, nil, nil); err != nil {
+		return err
+	}
+	// The buffered reader of c may hold bytes already; the read loop goes on
+	// with the same Conn.
+	s.rconn = c
+	return nil
+}
+
+// request sends one request during the handshake and waits for its answer,
+// authenticating when the server asks to.
+func (s *pubSession) request(c *conn.Conn, m base.Method, u *base.URL, h base.Header, body []byte) (*base.Response, error) {
+	for attempt := 0; ; attempt++ {
+		req := s.newRequest(m, u, h, body)
+		s.nc.SetDeadline(time.Now().Add(s.timeout))
+		if err := c.WriteRequest(req); err != nil {
+			return nil, fmt.Errorf("%s: %w", strings.ToLower(string(m)), err)
+		}
+		var res *base.Response
+		for {
+			x, err := c.Read()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", strings.ToLower(string(m)), err)
+			}
+			if r, ok := x.(*base.Response); ok {
+				res = r
+				break
+			}
+		}
+		if res.StatusCode == base.StatusUnauthorized && attempt == 0 && s.u.User != nil && s.sender == nil {
+			pass, _ := s.u.User.Password()
+			s.sender = &auth.Sender{WWWAuth: res.Header["WWW-Authenticate"], User: s.u.User.Username(), Pass: pass}
+			if err := s.sender.Initialize(); err != nil {
+				return nil, fmt.Errorf("%s: %w", strings.ToLower(string(m)), err)
+			}
+			continue
+		}
+		if res.StatusCode != base.StatusOK {
+			return nil, &StatusError{Method: string(m), Code: int(res.StatusCode), Text: res.StatusMessage}
+		}
+		if v, ok := res.Header["Session"]; ok {
+			var sx headers.Session
+			if err := sx.Unmarshal(v); err == nil {
+				s.session = sx.Session
+			}
+		}
+		return res, nil
+	}
+}
+
+func (s *pubSession) newRequest(m base.Method, u *base.URL, h base.Header, body []byte) *base.Request {
+	s.cseq++
+	req := &base.Request{Method: m, URL: u, Header: base.Header{}, Body: body}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header["CSeq"] = base.HeaderValue{strconv.Itoa(s.cseq)}
+	req.Header["User-Agent"] = base.HeaderValue{"camrelay"}
+	if s.session != "" {
+		req.Header["Session"] = base.HeaderValue{s.session}
+	}
+	if s.sender != nil {
+		s.sender.AddAuthorization(req)
+	}
+	return req
+}
+
+// readLoop drains what the server sends while we record (RTCP receiver
+// reports, answers to keepalives) and reports the connection's end.
+func (s *pubSession) readLoop() {
+	defer s.wg.Done()
+	for {
+		s.nc.SetReadDeadline(time.Now().Add(3 * s.timeout))
+		x, err := s.rconn.Read()
+		if err != nil {
+			s.readErr <- err
+			return
+		}
+		if res, ok := x.(*base.Response); ok && res.StatusCode >= 400 && res.StatusCode != base.StatusUnauthorized {
+			s.readErr <- &StatusError{Method: "KEEPALIVE", Code: int(res.StatusCode), Text: res.StatusMessage}
+			return
+		}
+	}
+}
+
+// handle writes one packet from the ring into the session.
+func (s *pubSession) handle(r PacketReader, p *codec.Packet) error {
+	if p.Epoch != s.epoch {
+		if _, tracks := r.Tracks(); !codec.SameTracks(s.announce, tracks) {
+			return ErrTracksChanged
+		}
+		s.epoch = p.Epoch
+		for i := range s.tracks {
+			s.tracks[i].discont = true
+			s.tracks[i].waitKey = s.tracks[i].track.Kind == codec.KindVideo
+		}
+	}
+	if int(p.Track) >= len(s.tracks) {
+		return nil
+	}
+	t := &s.tracks[p.Track]
+	if t.waitKey {
+		if p.Flags&codec.FlagSync == 0 {
+			s.stats.Dropped.Add(1)
+			t.discont = true // keep measuring the gap from the last packet sent
+			return nil
+		}
+		t.waitKey = false
+	}
+	seq, ts, rebased := t.rebase(p)
+	if rebased {
+		s.stats.Rebases.Add(1)
+	}
+	n := 12 + len(p.Payload)
+	h := &s.hdr
+	h[0], h[1] = '$', t.channel
+	binary.BigEndian.PutUint16(h[2:], uint16(n))
+	h[4] = 0x80
+	h[5] = t.track.PayloadType & 0x7f
+	if p.Marker() {
+		h[5] |= 0x80
+	}
+	binary.BigEndian.PutUint16(h[6:], seq)
+	binary.BigEndian.PutUint32(h[8:], ts)
+	binary.BigEndian.PutUint32(h[12:], t.ssrc)
+	if s.bw.Available() < 16+len(p.Payload) {
+		s.nc.SetWriteDeadline(time.Now().Add(s.timeout))
+	}
+	if _, err := s.bw.Write(h[:]); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if _, err := s.bw.Write(p.Payload); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	s.lastPacket = p.Received
+	s.stats.Packets.Add(1)
+	s.stats.Bytes.Add(uint64(len(p.Payload)))
+	s.frameDone = p.Marker()
+	if s.frameDone && t.track.Kind == codec.KindVideo {
+		s.stats.Frames.Add(1)
+		s.frameRecv = p.Received
+	}
+	return nil
+}
+
+func (s *pubSession) flush() error {
+	s.nc.SetWriteDeadline(time.Now().Add(s.timeout))
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if s.frameRecv != 0 {
+		s.stats.Latency.Observe(time.Duration(codec.Now() - s.frameRecv))
+		s.frameRecv = 0
+	}
+	return nil
+}
+
+func (s *pubSession) keepAlive() error {
+	req := s.newRequest(base.Options, s.u, nil, nil)
+	b, err := req.Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := s.bw.Write(b); err != nil {
+		return fmt.Errorf("keepalive: %w", err)
+	}
+	return s.flush()
+}
+
+func (s *pubSession) teardown() {
+	req := s.newRequest(base.Teardown, s.u, nil, nil)
+	if b, err := req.Marshal(); err == nil {
+		s.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = s.bw.Write(b)
+		_ = s.bw.Flush()
+	}
+}
+
+func (s *pubSession) close() {
+	s.nc.Close()
+	s.wg.Wait()
+}

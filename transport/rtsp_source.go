@@ -1,0 +1,378 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtp"
+
+	"github.com/camrelay/camrelay/codec"
+)
+
+// ErrStalled is returned when a camera keeps its connection open but sends
+// no media for longer than the stall timeout.
+var ErrStalled = errors.New("no media received (camera stalled)")
+
+// StatusError is an RTSP request answered with a status other than 200.
+type StatusError struct {
+	Method string
+	Code   int
+	Text   string
+}
+
+func (e *StatusError) Error() string {
+	hint := ""
+	switch e.Code {
+	case 401:
+		hint = " (check user and password)"
+	case 404:
+		hint = " (check the stream path)"
+	case 403:
+		hint = " (the account lacks permission)"
+	}
+	return fmt.Sprintf("%s: %d %s%s", strings.ToLower(e.Method), e.Code, e.Text, hint)
+}
+
+// Transport names accepted by RTSPSource.Transport.
+const (
+	TransportAuto = "auto"
+	TransportTCP  = "tcp"
+	TransportUDP  = "udp"
+)
+
+// RTSPSource pulls one camera over RTSP with a gortsplib v4 client and writes
+// every RTP packet into a PacketWriter. Packets larger than codec.MaxPayload
+// are re-fragmented (H.264, H.265) or dropped and counted.
+type RTSPSource struct {
+	// URL of the camera, credentials included (rtsp://user:pass@host/path).
+	URL string
+	// Transport is "tcp", "udp" or "auto" (UDP first, then TCP if no packet
+	// arrives within 3 s). Empty means auto.
+	Transport string
+	// ReadTimeout bounds dialing and every RTSP request. Zero means 10 s.
+	ReadTimeout time.Duration
+	// StallTimeout is how long the camera may send no media before the
+	// session is dropped, even if the connection stays up. Zero means 5 s.
+	StallTimeout time.Duration
+	// Stats, when set, receives the session's counters.
+	Stats *SourceStats
+	// Log, when set, gets debug messages (never credentials).
+	Log *slog.Logger
+}
+
+func (s *RTSPSource) readTimeout() time.Duration {
+	if s.ReadTimeout > 0 {
+		return s.ReadTimeout
+	}
+	return 10 * time.Second
+}
+
+func (s *RTSPSource) stallTimeout() time.Duration {
+	if s.StallTimeout > 0 {
+		return s.StallTimeout
+	}
+	return 5 * time.Second
+}
+
+// Run connects, reads until the session fails, stalls or ctx ends, and
+// returns why (nil when ctx ended). Errors never contain credentials.
+func (s *RTSPSource) Run(ctx context.Context, w PacketWriter) error {
+	err := s.run(ctx, w)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return Scrub(err, s.URL)
+}
+
+func (s *RTSPSource) run(ctx context.Context, w PacketWriter) error {
+	u, err := base.ParseURL(s.URL)
+	if err != nil {
+		return fmt.Errorf("invalid source URL %s: %w", RedactURL(s.URL), err)
+	}
+	stats := s.Stats
+	if stats == nil {
+		stats = &SourceStats{}
+	}
+	var transport *gortsplib.Transport
+	switch s.Transport {
+	case "", TransportAuto:
+	case TransportTCP:
+		transport = ptr(gortsplib.TransportTCP)
+	case TransportUDP:
+		transport = ptr(gortsplib.TransportUDP)
+	default:
+		return fmt.Errorf("unknown transport %q (want tcp, udp or auto)", s.Transport)
+	}
+
+	da := &digestAuth{}
+	if u.User != nil {
+		da.user = u.User.Username()
+		da.pass, _ = u.User.Password()
+	}
+
+	// UDP listeners bind to the local address the RTSP connection uses, so a
+	// camera on loopback is answered on loopback and a camera on the LAN on
+	// the interface that reaches it, never on every interface.
+	var localIP net.IP
+	var localMu sync.Mutex
+	dialer := &net.Dialer{}
+	c := &gortsplib.Client{
+		Scheme:       u.Scheme,
+		Host:         u.Host,
+		Transport:    transport,
+		ReadTimeout:  s.readTimeout(),
+		WriteTimeout: s.readTimeout(),
+		UserAgent:    "camrelay",
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := dialer.DialContext(ctx, network, addr)
+			if err == nil {
+				if a, ok := nc.LocalAddr().(*net.TCPAddr); ok {
+					localMu.Lock()
+					localIP = a.IP
+					localMu.Unlock()
+				}
+			}
+			return nc, err
+		},
+		ListenPacket: func(network, addr string) (net.PacketConn, error) {
+			localMu.Lock()
+			ip := localIP
+			localMu.Unlock()
+			if ip != nil {
+				if _, port, err := net.SplitHostPort(addr); err == nil {
+					addr = net.JoinHostPort(ip.String(), port)
+				}
+			}
+			return net.ListenPacket(network, addr)
+		},
+		OnRequest:     da.onRequest,
+		OnResponse:    da.onResponse,
+		OnPacketsLost: func(n uint64) { stats.Lost.Add(n) },
+		OnDecodeError: func(error) { stats.Corrupt.Add(1) },
+	}
+	if err := c.Start2(); err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, c.Close)
+	defer stop()
+
+	desc, _, err := c.Describe(u)
+	if isStatus(err, 401) && da.retryable() {
+		// A second 401 with a fresh nonce: some firmware rotates the nonce
+		// once after the first authenticated request.
+		desc, _, err = c.Describe(u)
+	}
+	if err != nil {
+		return requestError("DESCRIBE", err)
+	}
+
+	sess := &sourceSession{w: w, stats: stats}
+	var medias []*description.Media
+	hasVideo := false
+	for _, m := range desc.Medias {
+		if !m.IsBackChannel && len(m.Formats) > 0 && m.Type == description.MediaTypeVideo {
+			hasVideo = true
+		}
+	}
+	for _, m := range desc.Medias {
+		if m.IsBackChannel || len(m.Formats) == 0 {
+			continue
+		}
+		if len(medias) == 255 {
+			break
+		}
+		f := m.Formats[0]
+		t := trackOf(m, f)
+		sess.tracks = append(sess.tracks, t)
+		sess.state = append(sess.state, trackState{
+			codec: t.Codec,
+			video: t.Kind == codec.KindVideo,
+			sync:  codec.SyncDetector{Codec: t.Codec, AlwaysSync: !hasVideo},
+		})
+		medias = append(medias, m)
+		if h, ok := f.(*format.H264); ok && len(h.SPS) > 0 {
+			sess.noteSPS(len(sess.state)-1, h.SPS)
+		}
+		if h, ok := f.(*format.H265); ok && len(h.SPS) > 0 {
+			sess.noteSPS(len(sess.state)-1, h.SPS)
+		}
+	}
+	if len(medias) == 0 {
+		return errors.New("describe: the camera offers no usable media")
+	}
+	for _, m := range medias {
+		if _, err := c.Setup(desc.BaseURL, m, 0, 0); err != nil {
+			return requestError("SETUP", err)
+		}
+	}
+	for i, m := range medias {
+		i := uint8(i)
+		c.OnPacketRTP(m, m.Formats[0], func(pkt *rtp.Packet) { sess.onRTP(i, pkt) })
+	}
+
+	w.SetTracks(sess.tracks)
+	start := codec.Now()
+	if _, err := c.Play(nil); err != nil {
+		return requestError("PLAY", err)
+	}
+	if s.Log != nil {
+		s.Log.Debug("source playing", "url", RedactURL(s.URL), "tracks", fmt.Sprint(sess.tracks))
+	}
+
+	waitc := make(chan error, 1)
+	go func() { waitc <- c.Wait() }()
+	stall := s.stallTimeout()
+	tick := time.NewTicker(max(stall/5, 50*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-waitc:
+			return sessionError(err)
+		case <-tick.C:
+			last := sess.last()
+			if last == 0 {
+				last = start
+			}
+			if time.Duration(codec.Now()-last) > stall {
+				c.Close()
+				<-waitc
+				return fmt.Errorf("%w for %v", ErrStalled, stall)
+			}
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func isStatus(err error, code int) bool {
+	var bs liberrors.ErrClientBadStatusCode
+	return errors.As(err, &bs) && int(bs.Code) == code
+}
+
+// requestError turns gortsplib's errors into ones that say what failed.
+func requestError(method string, err error) error {
+	var bs liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bs) {
+		return &StatusError{Method: method, Code: int(bs.Code), Text: bs.Message}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%s: timed out: %w", strings.ToLower(method), err)
+	}
+	return fmt.Errorf("%s: %w", strings.ToLower(method), err)
+}
+
+func sessionError(err error) error {
+	switch {
+	case errors.As(err, new(liberrors.ErrClientTCPTimeout)), errors.As(err, new(liberrors.ErrClientUDPTimeout)):
+		return fmt.Errorf("camera connection timed out: %w", err)
+	case err == nil:
+		return errors.New("camera closed the session")
+	}
+	return fmt.Errorf("camera session ended: %w", err)
+}
+
+type trackState struct {
+	codec   string
+	video   bool
+	sync    codec.SyncDetector
+	lastSPS []byte
+}
+
+// sourceSession is the packet path of one RTSP session. With UDP, gortsplib
+// delivers each track from its own goroutine; the mutex makes this the ring's
+// single writer.
+type sourceSession struct {
+	w      PacketWriter
+	stats  *SourceStats
+	tracks []codec.Track
+
+	mu    sync.Mutex
+	state []trackState
+	pkt   codec.Packet
+	frag  codec.Fragmenter
+}
+
+func (s *sourceSession) last() int64 { return s.stats.Last.Load() }
+
+func (s *sourceSession) noteSPS(i int, sps []byte) {
+	st := &s.state[i]
+	if bytes.Equal(sps, st.lastSPS) {
+		return
+	}
+	st.lastSPS = append(st.lastSPS[:0], sps...)
+	if w, h, ok := Resolution(st.codec, sps); ok {
+		s.stats.Width.Store(int32(w))
+		s.stats.Height.Store(int32(h))
+	}
+}
+
+func (s *sourceSession) onRTP(i uint8, in *rtp.Packet) {
+	now := codec.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &s.state[i]
+	stats := s.stats
+	stats.Last.Store(now)
+	stats.Packets.Add(1)
+	stats.Bytes.Add(uint64(len(in.Payload)))
+
+	var flags codec.Flags
+	if st.sync.IsSync(in.Payload, in.Timestamp) {
+		flags |= codec.FlagSync
+	}
+	if st.video {
+		if in.Marker {
+			stats.Frames.Add(1)
+		}
+		if sps := codec.FindSPS(st.codec, in.Payload); sps != nil {
+			s.noteSPS(int(i), sps)
+		}
+	}
+	p := &s.pkt
+	p.Track = i
+	p.PayloadType = in.PayloadType
+	p.SequenceNumber = in.SequenceNumber
+	p.Timestamp = in.Timestamp
+	p.Received = now
+	if len(in.Payload) <= codec.MaxPayload {
+		p.Flags = flags
+		if in.Marker {
+			p.Flags |= codec.FlagMarker
+		}
+		p.Payload = in.Payload
+		s.w.WritePacket(p)
+		return
+	}
+	if !s.frag.Reset(st.codec, in.Payload, codec.MaxPayload) {
+		stats.Oversized.Add(1)
+		return
+	}
+	stats.Split.Add(1)
+	for {
+		payload, last, ok := s.frag.Next()
+		if !ok {
+			break
+		}
+		p.Flags = flags
+		flags &^= codec.FlagSync // only the first piece starts the keyframe
+		if last && in.Marker {
+			p.Flags |= codec.FlagMarker
+		}
+		p.Payload = payload
+		s.w.WritePacket(p)
+	}
+}
