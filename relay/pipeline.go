@@ -1,0 +1,236 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/camrelay/camrelay/codec"
+	"github.com/camrelay/camrelay/relay/config"
+	"github.com/camrelay/camrelay/relay/ring"
+	"github.com/camrelay/camrelay/transport"
+)
+
+// Source pulls one camera; transport.RTSPSource is one. Run handles one
+// session and returns why it ended (nil when ctx ended).
+type Source interface {
+	Run(ctx context.Context, w transport.PacketWriter) error
+}
+
+// Sink publishes one camera; transport.RTSPPublisher is one.
+type Sink interface {
+	Run(ctx context.Context, r transport.PacketReader) error
+}
+
+// State of a camera's source, as status reports it.
+type State string
+
+// Source states.
+const (
+	StateConnecting State = "connecting"
+	StateStreaming  State = "streaming"
+	StateBackoff    State = "backoff"
+	StateError      State = "error" // backing off after a failure an operator must fix (auth, path)
+	StateStopped    State = "stopped"
+)
+
+// Sink states.
+const (
+	SinkWaiting    State = "waiting" // for the source's first keyframe
+	SinkPublishing State = "publishing"
+	SinkBackoff    State = "backoff"
+	SinkError      State = "error"
+	SinkStopped    State = "stopped"
+)
+
+// pipeline is one camera: a source loop writing the ring, a sink loop
+// reading it. It owns both goroutines.
+type pipeline struct {
+	cam    config.Camera // resolved
+	log    *slog.Logger
+	ring   *ring.Ring
+	source Source
+	sink   Sink
+
+	srcStats  transport.SourceStats
+	sinkStats transport.SinkStats
+
+	mu         sync.Mutex
+	state      State
+	since      time.Time
+	lastErr    string
+	reconnects uint64
+	sinkState  State
+	sinkErr    string
+	sinkSince  time.Time
+	// sessionStart is codec.Now() when the current source attempt began.
+	sessionStart int64
+	sinkSessions uint64 // sink sessions opened before the current attempt
+	rate         rateSampler
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+func (p *pipeline) start(parent context.Context, backoffMin, backoffMax time.Duration) {
+	ctx, cancel := context.WithCancel(parent)
+	p.cancel = cancel
+	now := time.Now()
+	p.state, p.since = StateConnecting, now
+	p.sinkState, p.sinkSince = SinkWaiting, now
+	rd := p.ring.NewReader(ring.NextSync)
+	p.done.Add(2)
+	go func() {
+		defer p.done.Done()
+		p.sourceLoop(ctx, Backoff{Min: backoffMin, Max: backoffMax})
+	}()
+	go func() {
+		defer p.done.Done()
+		defer rd.Close()
+		p.sinkLoop(ctx, rd, Backoff{Min: backoffMin, Max: backoffMax})
+	}()
+}
+
+// stop ends both loops and waits for them.
+func (p *pipeline) stop() {
+	p.cancel()
+	p.done.Wait()
+	p.mu.Lock()
+	p.state, p.since = StateStopped, time.Now()
+	p.sinkState, p.sinkSince = SinkStopped, time.Now()
+	p.mu.Unlock()
+}
+
+// protect runs f, turning a panic into an error so that one broken camera
+// is retried instead of taking the process down.
+func (p *pipeline) protect(what string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("panic recovered", "in", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("%s panicked: %v", what, r)
+		}
+	}()
+	return f()
+}
+
+func (p *pipeline) setState(s State, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state != s {
+		p.state, p.since = s, time.Now()
+	}
+	if err != nil {
+		p.lastErr = err.Error()
+	}
+}
+
+func (p *pipeline) setSinkState(s State, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sinkState != s {
+		p.sinkState, p.sinkSince = s, time.Now()
+	}
+	if err != nil {
+		p.sinkErr = err.Error()
+	}
+}
+
+// needsOperator reports failures that retrying will not fix by itself.
+func needsOperator(err error) bool {
+	var se *transport.StatusError
+	if errors.As(err, &se) {
+		switch se.Code {
+		case 401, 403, 404:
+			return true
+		}
+	}
+	return false
+}
+
+func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
+	first := true
+	for ctx.Err() == nil {
+		if !first {
+			p.mu.Lock()
+			p.reconnects++
+			p.mu.Unlock()
+		}
+		first = false
+		p.setState(StateConnecting, nil)
+		p.mu.Lock()
+		p.sessionStart = codec.Now()
+		p.mu.Unlock()
+		started := time.Now()
+		before := p.srcStats.Packets.Load()
+		// The sampler reports "streaming" once packets of this session
+		// flow, so the per-packet path stays free of locks.
+		err := p.protect("source", func() error { return p.source.Run(ctx, p.ring) })
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("source ended")
+		}
+		ran := time.Since(started)
+		if p.srcStats.Packets.Load() == before {
+			ran = 0 // never streamed: keep backing off
+		}
+		wait := b.Next(ran)
+		state := StateBackoff
+		if needsOperator(err) {
+			state = StateError
+		}
+		p.setState(state, err)
+		p.log.Warn("source failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
+	for ctx.Err() == nil {
+		p.setSinkState(SinkWaiting, nil)
+		started := time.Now()
+		sessions := p.sinkStats.Sessions.Load()
+		p.mu.Lock()
+		p.sinkSessions = sessions
+		p.mu.Unlock()
+		err := p.protect("sink", func() error { return p.sink.Run(ctx, rd) })
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case errors.Is(err, transport.ErrTracksChanged):
+			p.log.Info("source tracks changed, publishing again")
+			continue
+		case errors.Is(err, transport.ErrIdle):
+			p.log.Info("source silent past the publish timeout, session closed")
+			continue
+		case err == nil:
+			err = errors.New("sink ended")
+		}
+		ran := time.Since(started)
+		if p.sinkStats.Sessions.Load() == sessions {
+			ran = 0
+		}
+		wait := b.Next(ran)
+		state := SinkBackoff
+		if needsOperator(err) {
+			state = SinkError
+		}
+		p.setSinkState(state, err)
+		p.log.Warn("publish failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}

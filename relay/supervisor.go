@@ -1,0 +1,317 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/camrelay/camrelay/relay/config"
+	"github.com/camrelay/camrelay/relay/ring"
+	"github.com/camrelay/camrelay/transport"
+)
+
+// ErrExists and ErrNotFound are returned by Add, Replace and Remove.
+var (
+	ErrExists   = errors.New("camera already exists")
+	ErrNotFound = errors.New("no such camera")
+)
+
+// Supervisor runs one pipeline per camera. Cameras are added, replaced and
+// removed while others keep streaming.
+type Supervisor struct {
+	// Log receives per-camera messages (with a "camera" attribute).
+	// Nil means slog.Default().
+	Log *slog.Logger
+	// NewSource and NewSink build a camera's source and sink. Nil means
+	// by URL scheme: rtsp and rtsps give transport.RTSPSource and
+	// transport.RTSPPublisher.
+	NewSource func(cam config.Camera, stats *transport.SourceStats, log *slog.Logger) (Source, error)
+	NewSink   func(cam config.Camera, stats *transport.SinkStats, log *slog.Logger) (Sink, error)
+	// BackoffMin and BackoffMax bound retry delays. Zero means the
+	// config package's defaults.
+	BackoffMin, BackoffMax time.Duration
+	// RingSize is each camera's ring in bytes. Zero means the default.
+	RingSize int
+
+	mu      sync.Mutex
+	ctx     context.Context
+	cancel  context.CancelFunc
+	pipes   map[string]*pipeline
+	sampler sync.WaitGroup
+	closed  bool
+}
+
+// Start prepares the supervisor; call Close to stop every camera.
+func (s *Supervisor) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx != nil {
+		return
+	}
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	if s.BackoffMin == 0 {
+		s.BackoffMin = config.DefaultBackoffMin
+	}
+	if s.BackoffMax == 0 {
+		s.BackoffMax = config.DefaultBackoffMax
+	}
+	if s.RingSize == 0 {
+		s.RingSize = config.DefaultRingSize
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.pipes = map[string]*pipeline{}
+	s.sampler.Add(1)
+	go s.sample()
+}
+
+// sample refreshes rates and states of every camera once a second.
+func (s *Supervisor) sample() {
+	defer s.sampler.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			for _, p := range s.snapshot() {
+				p.sample(now)
+			}
+		}
+	}
+}
+
+func (s *Supervisor) snapshot() []*pipeline {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*pipeline, 0, len(s.pipes))
+	for _, p := range s.pipes {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Add starts a camera. cam must be resolved (config.Config.Resolved).
+func (s *Supervisor) Add(cam config.Camera) error {
+	p, err := s.build(cam)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.ctx == nil {
+		return errors.New("supervisor is not running")
+	}
+	if _, ok := s.pipes[cam.Name]; ok {
+		return fmt.Errorf("camera %q: %w", cam.Name, ErrExists)
+	}
+	s.pipes[cam.Name] = p
+	p.start(s.ctx, s.BackoffMin, s.BackoffMax)
+	p.log.Info("camera started", "source", transport.RedactURL(cam.Source), "output", transport.RedactURL(cam.Output))
+	return nil
+}
+
+// Remove stops a camera and waits until its connections are closed.
+func (s *Supervisor) Remove(name string) error {
+	s.mu.Lock()
+	p, ok := s.pipes[name]
+	delete(s.pipes, name)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("camera %q: %w", name, ErrNotFound)
+	}
+	p.stop()
+	p.log.Info("camera stopped")
+	return nil
+}
+
+// Replace restarts a camera with new settings.
+func (s *Supervisor) Replace(cam config.Camera) error {
+	p, err := s.build(cam)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old, ok := s.pipes[cam.Name]
+	if ok {
+		delete(s.pipes, cam.Name)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("camera %q: %w", cam.Name, ErrNotFound)
+	}
+	old.stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("supervisor is closed")
+	}
+	s.pipes[cam.Name] = p
+	p.start(s.ctx, s.BackoffMin, s.BackoffMax)
+	p.log.Info("camera restarted with new settings")
+	return nil
+}
+
+// Apply makes the running cameras match cams (resolved): it starts new
+// ones, stops missing ones and restarts only those whose settings changed.
+func (s *Supervisor) Apply(cams []config.Camera) error {
+	want := map[string]config.Camera{}
+	for _, c := range cams {
+		if !c.Disabled {
+			want[c.Name] = c
+		}
+	}
+	var errs []error
+	for _, p := range s.snapshot() {
+		c, keep := want[p.cam.Name]
+		switch {
+		case !keep:
+			errs = append(errs, s.Remove(p.cam.Name))
+		case c != p.cam:
+			errs = append(errs, s.Replace(c))
+		}
+		delete(want, p.cam.Name)
+	}
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		errs = append(errs, s.Add(want[n]))
+	}
+	return errors.Join(errs...)
+}
+
+// Names lists the running cameras.
+func (s *Supervisor) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.pipes))
+	for n := range s.pipes {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Status reports every camera, sorted by name.
+func (s *Supervisor) Status() []CameraStatus {
+	ps := s.snapshot()
+	out := make([]CameraStatus, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.status())
+	}
+	slices.SortFunc(out, func(a, b CameraStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// CameraStatus reports one camera.
+func (s *Supervisor) CameraStatus(name string) (CameraStatus, bool) {
+	s.mu.Lock()
+	p, ok := s.pipes[name]
+	s.mu.Unlock()
+	if !ok {
+		return CameraStatus{}, false
+	}
+	return p.status(), true
+}
+
+// Close stops every camera and waits for all of their goroutines.
+func (s *Supervisor) Close() {
+	s.mu.Lock()
+	if s.closed || s.ctx == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	ps := make([]*pipeline, 0, len(s.pipes))
+	for _, p := range s.pipes {
+		ps = append(ps, p)
+	}
+	s.pipes = map[string]*pipeline{}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.stop()
+		}()
+	}
+	wg.Wait()
+	s.cancel()
+	s.sampler.Wait()
+}
+
+func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
+	s.mu.Lock()
+	started := s.ctx != nil
+	s.mu.Unlock()
+	if !started {
+		return nil, errors.New("supervisor is not running")
+	}
+	p := &pipeline{cam: cam, log: s.Log.With("camera", cam.Name), ring: ring.New(s.RingSize)}
+	newSource, newSink := s.NewSource, s.NewSink
+	if newSource == nil {
+		newSource = DefaultSource
+	}
+	if newSink == nil {
+		newSink = DefaultSink
+	}
+	var err error
+	if p.source, err = newSource(cam, &p.srcStats, p.log); err != nil {
+		return nil, fmt.Errorf("camera %q: source: %w", cam.Name, err)
+	}
+	if p.sink, err = newSink(cam, &p.sinkStats, p.log); err != nil {
+		return nil, fmt.Errorf("camera %q: output: %w", cam.Name, err)
+	}
+	return p, nil
+}
+
+// DefaultSource picks a source by the camera URL's scheme.
+func DefaultSource(cam config.Camera, stats *transport.SourceStats, log *slog.Logger) (Source, error) {
+	switch scheme(cam.Source) {
+	case "rtsp", "rtsps":
+		return &transport.RTSPSource{
+			URL:          cam.Source,
+			Transport:    cam.Transport,
+			ReadTimeout:  time.Duration(cam.ReadTimeout),
+			StallTimeout: time.Duration(cam.StallTimeout),
+			Stats:        stats,
+			Log:          log,
+		}, nil
+	}
+	return nil, fmt.Errorf("unsupported source %s", transport.RedactURL(cam.Source))
+}
+
+// DefaultSink picks a sink by the output URL's scheme.
+func DefaultSink(cam config.Camera, stats *transport.SinkStats, log *slog.Logger) (Sink, error) {
+	switch scheme(cam.Output) {
+	case "rtsp", "rtsps":
+		return &transport.RTSPPublisher{
+			URL:            cam.Output,
+			ReadTimeout:    time.Duration(cam.ReadTimeout),
+			PublishTimeout: time.Duration(cam.PublishTimeout),
+			Stats:          stats,
+			Log:            log,
+		}, nil
+	}
+	return nil, fmt.Errorf("unsupported output %s", transport.RedactURL(cam.Output))
+}
+
+func scheme(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Scheme
+}

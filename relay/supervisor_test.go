@@ -1,0 +1,213 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/camrelay/camrelay/codec"
+	"github.com/camrelay/camrelay/relay/config"
+	"github.com/camrelay/camrelay/transport"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeSource writes a packet every millisecond; it can be told to panic or
+// fail.
+type fakeSource struct {
+	stats  *transport.SourceStats
+	panics atomic.Int32 // panic on the next N runs
+	fail   error
+	runs   atomic.Int32
+}
+
+func (f *fakeSource) Run(ctx context.Context, w transport.PacketWriter) error {
+	f.runs.Add(1)
+	if f.panics.Load() > 0 {
+		f.panics.Add(-1)
+		var m map[string]int
+		m["boom"]++ // a real nil-map panic, as a bug would cause
+	}
+	if f.fail != nil {
+		return f.fail
+	}
+	w.SetTracks([]codec.Track{{Kind: codec.KindVideo, Codec: "H264", ClockRate: 90000, PayloadType: 96}})
+	p := codec.Packet{Payload: make([]byte, 100), Flags: codec.FlagSync | codec.FlagMarker}
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		p.SequenceNumber = uint16(i)
+		p.Received = codec.Now()
+		f.stats.Packets.Add(1)
+		f.stats.Frames.Add(1)
+		f.stats.Last.Store(p.Received)
+		w.WritePacket(&p)
+	}
+}
+
+type fakeSink struct {
+	stats *transport.SinkStats
+	got   atomic.Uint64
+}
+
+func (f *fakeSink) Run(ctx context.Context, r transport.PacketReader) error {
+	f.stats.Sessions.Add(1)
+	p := codec.Packet{Payload: make([]byte, codec.MaxPayload)}
+	for {
+		for r.TryRead(&p) {
+			f.got.Add(1)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.Ready():
+		}
+	}
+}
+
+type fakes struct {
+	sources map[string]*fakeSource
+	sinks   map[string]*fakeSink
+}
+
+func newSupervisor(t *testing.T, setup func(name string, s *fakeSource)) (*Supervisor, *fakes) {
+	t.Helper()
+	f := &fakes{sources: map[string]*fakeSource{}, sinks: map[string]*fakeSink{}}
+	s := &Supervisor{
+		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		BackoffMin: 10 * time.Millisecond,
+		BackoffMax: 50 * time.Millisecond,
+		NewSource: func(cam config.Camera, st *transport.SourceStats, _ *slog.Logger) (Source, error) {
+			src := &fakeSource{stats: st}
+			if setup != nil {
+				setup(cam.Name, src)
+			}
+			f.sources[cam.Name] = src
+			return src, nil
+		},
+		NewSink: func(cam config.Camera, st *transport.SinkStats, _ *slog.Logger) (Sink, error) {
+			k := &fakeSink{stats: st}
+			f.sinks[cam.Name] = k
+			return k, nil
+		},
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s, f
+}
+
+func cam(name string) config.Camera {
+	return config.Camera{Name: name, Path: name, Source: "rtsp://u:secret@cam/" + name, Output: "rtsp://relay:pw@mtx/" + name}
+}
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPanickingCameraIsRestartedAndOthersKeepStreaming(t *testing.T) {
+	s, f := newSupervisor(t, func(name string, src *fakeSource) {
+		if name == "bad" {
+			src.panics.Store(3)
+		}
+	})
+	for _, n := range []string{"good", "bad"} {
+		if err := s.Add(cam(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "bad camera to recover after its panics", func() bool {
+		return f.sources["bad"].runs.Load() >= 4 && f.sinks["bad"].got.Load() > 10
+	})
+	before := f.sinks["good"].got.Load()
+	eventually(t, "good camera to keep streaming", func() bool { return f.sinks["good"].got.Load() > before+20 })
+	if n := f.sources["good"].runs.Load(); n != 1 {
+		t.Fatalf("good camera was restarted %d times", n-1)
+	}
+	st, _ := s.CameraStatus("bad")
+	if st.Reconnects < 3 {
+		t.Fatalf("reconnects = %d, want >= 3", st.Reconnects)
+	}
+}
+
+func TestFailingCameraBacksOffWithRedactedError(t *testing.T) {
+	s, _ := newSupervisor(t, func(name string, src *fakeSource) {
+		src.fail = transport.Scrub(errors.New("describe rtsp://u:secret@cam/x: 401 Unauthorized"), "rtsp://u:secret@cam/x")
+	})
+	if err := s.Add(cam("x")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "backoff state", func() bool {
+		st, _ := s.CameraStatus("x")
+		return st.State == StateBackoff && st.LastError != ""
+	})
+	st, _ := s.CameraStatus("x")
+	if strings.Contains(st.LastError, "secret") || strings.Contains(st.Source, "secret") || strings.Contains(st.Output, "pw") {
+		t.Fatalf("status leaks a credential: %+v", st)
+	}
+}
+
+func TestStatusReportsStreamingAndRates(t *testing.T) {
+	s, _ := newSupervisor(t, nil)
+	if err := s.Add(cam("a")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "streaming and publishing", func() bool {
+		st, _ := s.CameraStatus("a")
+		return st.State == StateStreaming && st.Sink.State == SinkPublishing && st.Packets > 0
+	})
+	time.Sleep(1100 * time.Millisecond)
+	st, _ := s.CameraStatus("a")
+	if st.FPS <= 0 || len(st.Tracks) != 1 || st.Tracks[0] != "video H264/90000" {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestApplyRestartsOnlyChangedCameras(t *testing.T) {
+	s, f := newSupervisor(t, nil)
+	a, b, c := cam("a"), cam("b"), cam("c")
+	if err := s.Apply([]config.Camera{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	srcA := f.sources["a"]
+	b.Transport = "tcp"
+	if err := s.Apply([]config.Camera{a, b, c}); err != nil {
+		t.Fatal(err)
+	}
+	if f.sources["a"] != srcA {
+		t.Fatal("unchanged camera a was rebuilt")
+	}
+	if got := s.Names(); strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("cameras %v", got)
+	}
+	if err := s.Apply([]config.Camera{c}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Names(); strings.Join(got, ",") != "c" {
+		t.Fatalf("cameras %v", got)
+	}
+	if err := s.Add(c); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate add: %v", err)
+	}
+	if err := s.Remove("zz"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("remove unknown: %v", err)
+	}
+}
