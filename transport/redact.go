@@ -20,14 +20,15 @@ func RedactURL(u string) string {
 		}
 		return u
 	}
+	changed := false
 	if p.User != nil {
 		if _, ok := p.User.Password(); ok {
 			p.User = url.UserPassword(p.User.Username(), "***")
+			changed = true
 		}
 	}
 	if p.RawQuery != "" {
 		q := p.Query()
-		changed := false
 		for k := range q {
 			if isSecretKey(k) {
 				q[k] = []string{"***"}
@@ -37,6 +38,9 @@ func RedactURL(u string) string {
 		if changed {
 			p.RawQuery = q.Encode()
 		}
+	}
+	if !changed {
+		return u
 	}
 	s := p.String()
 	// url.String escapes the stars; keep them readable.

@@ -1,0 +1,151 @@
+// Command camrelay relays IP cameras into MediaMTX. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/camrelay/camrelay/relay"
+	"github.com/camrelay/camrelay/relay/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `camrelay relays IP cameras into MediaMTX.
+
+Usage:
+  camrelay run -c FILE      run the relay (SIGHUP reloads FILE; SIGINT/SIGTERM stop)
+  camrelay check -c FILE    validate FILE and list the cameras, without connecting
+  camrelay version          print version information
+
+Run "camrelay COMMAND -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "camrelay %s (%s, %s/%s)%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, buildFeatures())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "camrelay: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func buildFeatures() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	s := ""
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/bluenviron/gortsplib/v4" {
+			s += " gortsplib " + d.Version
+		}
+	}
+	return s
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "camrelay.yml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "camrelay %s: unexpected argument %q\n", name, fs.Arg(0))
+		return "", false
+	}
+	return *path, true
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("check", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "camrelay check: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok, %d camera(s)\n", path, len(cfg.Cameras))
+	for _, c := range cfg.Cameras {
+		fmt.Fprintf(stdout, "  %s\n", relay.Describe(cfg.Resolved(c)))
+	}
+	return 0
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	path, ok := configFlag("run", args, stderr)
+	if !ok {
+		return 2
+	}
+	app := &relay.App{ConfigPath: path}
+	if err := app.Load(); err != nil {
+		fmt.Fprintf(stderr, "camrelay run: %v\n", err)
+		return 1
+	}
+	app.Log = newLogger(app.Config().Log, stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+
+	if err := app.Run(ctx, reload); err != nil && !errors.Is(err, context.Canceled) {
+		app.Log.Error("camrelay stopped", "err", err.Error())
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
