@@ -14,6 +14,7 @@
 package mtxtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -207,10 +208,11 @@ func Start(t testing.TB, c Config) *Server {
 	return s
 }
 
-// StartProcess starts MediaMTX and waits until it accepts RTSP connections
-// (and answers API requests when Config.API is on), for at most 20 s or
-// until ctx is done. ctx bounds only the start: the server runs until Stop.
-// Callers must call Stop.
+// StartProcess starts MediaMTX and waits until it answers RTSP OPTIONS (and
+// API requests when Config.API is on), for at most 20 s or until ctx is
+// done. ctx bounds only the start: the server runs until Stop, which callers
+// must call. If MediaMTX cannot bind a port that another process took after
+// it was picked, StartProcess tries again on new ports (3 attempts).
 func StartProcess(ctx context.Context, c Config) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
@@ -317,7 +319,8 @@ func (s *Server) Stop() {
 
 // Restart stops MediaMTX and starts it again on the same ports, with the same
 // configuration, and waits until it is ready as StartProcess does. If another
-// process took one of the ports meanwhile, it retries for a few seconds.
+// process took one of the ports meanwhile, it retries until the port is free,
+// for up to 20 s. After Stop, Restart starts the server again.
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -481,18 +484,18 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 	for {
 		var err error
 		if !rtspOK {
-			var conn net.Conn
-			conn, err = net.DialTimeout("tcp", hostPort(s.ports.rtsp), time.Second)
-			if err == nil {
-				conn.Close()
-				rtspOK = true
-			}
+			err = rtspAnswers(ctx, hostPort(s.ports.rtsp))
+			rtspOK = err == nil
 		}
 		if rtspOK && s.ports.api != 0 {
 			err = apiAnswers(ctx, "http://"+hostPort(s.ports.api))
 		}
 		if rtspOK && err == nil {
-			return nil
+			select {
+			case <-p.done: // what answered was not ours
+			default:
+				return nil
+			}
 		}
 		select {
 		case <-p.done:
@@ -504,8 +507,35 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 	}
 }
 
-// apiAnswers is true once the API sends any HTTP response: custom Users may
-// not allow anonymous API access, and a 401 still proves it listens.
+// rtspAnswers sends OPTIONS and expects an RTSP response: a TCP connection
+// alone could be accepted by another program that took the port while
+// MediaMTX was down (during Restart).
+func rtspAnswers(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	if _, err := fmt.Fprintf(conn, "OPTIONS rtsp://%s/ RTSP/1.0\r\nCSeq: 1\r\n\r\n", addr); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("rtsp OPTIONS: %w", err)
+	}
+	if !strings.HasPrefix(line, "RTSP/1.0 ") {
+		return fmt.Errorf("rtsp OPTIONS: not an RTSP answer: %q", line)
+	}
+	return nil
+}
+
+// apiAnswers checks that MediaMTX's API answers: 200 with its configuration,
+// or 401 when the configured users do not allow anonymous API access.
 func apiAnswers(ctx context.Context, api string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -517,9 +547,15 @@ func apiAnswers(ctx context.Context, api string) error {
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return nil
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	switch {
+	case res.StatusCode == http.StatusUnauthorized:
+		return nil
+	case res.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"rtspAddress"`)):
+		return nil
+	}
+	return fmt.Errorf("api: %s", res.Status)
 }
 
 // stopLocked ends the current process, if any, and waits for it.

@@ -449,3 +449,52 @@ func TestStartFailsWhenBinaryMissing(t *testing.T) {
 		t.Fatalf("Start did not fail with the build hint: %q", f.msg)
 	}
 }
+
+func TestRestartWaitsForPort(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Config{})
+	logOnFailure(t, s)
+	addr := s.RTSPAddr()
+	s.Stop()
+
+	// Another program takes the port while the server is down; Restart
+	// keeps trying until it is free again.
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(700*time.Millisecond, func() { l.Close() })
+	start := time.Now()
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < 500*time.Millisecond {
+		t.Errorf("Restart succeeded after %v while the port was taken", time.Since(start))
+	}
+	if s.RTSPAddr() != addr {
+		t.Fatalf("RTSPAddr %s, want %s", s.RTSPAddr(), addr)
+	}
+	if !strings.Contains(s.Log(), "address already in use") {
+		t.Errorf("the log does not show the failed attempt")
+	}
+}
+
+func TestCustomUsers(t *testing.T) {
+	t.Parallel()
+	// No anonymous access at all: the API answers 401 to the start-up check.
+	s := Start(t, Config{API: true, Users: []User{
+		{User: "cam", Pass: "secret", IPs: []string{"127.0.0.1"}, Permissions: []Permission{{Action: "publish", Path: "cam1"}}},
+		{User: "admin", Pass: "adminpass", Permissions: []Permission{{Action: "api"}, {Action: "read"}}},
+	}})
+	logOnFailure(t, s)
+	c, err := publish(t, s.RTSPURL("cam1", "cam", "secret"), gortsplib.TransportTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = publish(t, s.RTSPURL("cam2", "cam", "secret"), gortsplib.TransportTCP)
+	var bad liberrors.ErrClientBadStatusCode
+	if !errors.As(err, &bad) || bad.Code != base.StatusUnauthorized {
+		t.Fatalf("publish to cam2: err = %v, want a 401", err)
+	}
+}
