@@ -33,28 +33,37 @@ func CanFragment(codecName string) bool { return codecName == "H264" || codecNam
 // then drops the packet and counts it).
 func (f *Fragmenter) Reset(codecName string, p []byte, max int) bool {
 	*f = Fragmenter{codec: codecName, max: min(max, MaxPayload)}
-	if f.max < 16 || !CanFragment(codecName) || len(p) < 3 {
+	if f.max < 16 || !CanFragment(codecName) || len(p) == 0 {
 		return false
 	}
-	f.ok = true
 	if codecName == "H264" {
 		switch p[0] & 0x1f {
 		case h264STAPA:
 			f.agg = p[1:]
 		case h264FUA:
+			if len(p) < 2 {
+				return false
+			}
 			f.hdr = [3]byte{p[0], p[1] &^ 0xc0}
 			f.hdrLen = 2
 			f.start, f.end = p[1]&0x80 != 0, p[1]&0x40 != 0
 			f.data, f.fragging = p[2:], true
 		default:
-			f.setNAL(p)
+			f.setNAL(p) // one-byte NAL units exist (end of sequence, end of stream)
 		}
+		f.ok = true
 		return true
+	}
+	if len(p) < 2 {
+		return false
 	}
 	switch (p[0] >> 1) & 0x3f {
 	case h265AP:
 		f.agg = p[2:]
 	case h265FU:
+		if len(p) < 3 {
+			return false
+		}
 		f.hdr = [3]byte{p[0], p[1], p[2] &^ 0xc0}
 		f.hdrLen = 3
 		f.start, f.end = p[2]&0x80 != 0, p[2]&0x40 != 0
@@ -62,6 +71,7 @@ func (f *Fragmenter) Reset(codecName string, p []byte, max int) bool {
 	default:
 		f.setNAL(p)
 	}
+	f.ok = true
 	return true
 }
 
@@ -116,17 +126,27 @@ func (f *Fragmenter) Next() (payload []byte, last bool, ok bool) {
 
 // nextFromAggregate takes the next NAL unit out of an aggregation packet.
 func (f *Fragmenter) nextFromAggregate() bool {
-	for len(f.agg) >= 2 {
-		n := int(f.agg[0])<<8 | int(f.agg[1])
-		if n == 0 || len(f.agg) < 2+n {
-			f.agg = nil
-			return false
-		}
-		nal := f.agg[2 : 2+n]
-		f.agg = f.agg[2+n:]
-		f.setNAL(nal)
-		return true
+	if !aggregateHasNAL(f.agg) {
+		f.agg = nil
+		return false
 	}
-	f.agg = nil
-	return false
+	n := int(f.agg[0])<<8 | int(f.agg[1])
+	nal := f.agg[2 : 2+n]
+	f.agg = f.agg[2+n:]
+	if !aggregateHasNAL(f.agg) {
+		// Drop trailing bytes that hold no NAL unit now, so that the last
+		// NAL unit is reported last and takes the marker bit.
+		f.agg = nil
+	}
+	f.setNAL(nal)
+	return true
+}
+
+// aggregateHasNAL reports whether b starts with a size-prefixed NAL unit.
+func aggregateHasNAL(b []byte) bool {
+	if len(b) < 2 {
+		return false
+	}
+	n := int(b[0])<<8 | int(b[1])
+	return n > 0 && len(b) >= 2+n
 }
