@@ -1,0 +1,38 @@
+// Package camsim simulates IP cameras over RTSP: the test and benchmark peer
+// of camrelay. One Server listens on one loopback TCP port (plus one shared
+// UDP port pair) and serves any number of cameras by URL path, each looping
+// an H.264 clip (optionally with G.711 audio) at its frame rate, with every
+// frame stamped by an SEI send-time message (codec.AppendH264StampSEI) so
+// that readers downstream can measure latency and loss.
+//
+// # Why not gortsplib.Server
+//
+// camsim has to behave like real, quirky cameras, and gortsplib's Server is
+// built to be a correct one: its ServerStream rewrites the SSRC of every
+// packet, refuses RTP packets over 1472 bytes (cameras send 10 KB packets
+// over TCP), and gives no hook to answer a correct Authorization with a
+// second 401 or to keep RTCP flowing while media stops. Benchmarks also run
+// hundreds of cameras on two cores, which asks for one packetization per
+// frame shared by all sessions and one write per frame per TCP session.
+// So camsim speaks RTSP itself on top of gortsplib's protocol packages
+// (pkg/conn, pkg/base, pkg/headers, pkg/description, pkg/format).
+//
+// # Behaviour worth knowing
+//
+//   - Each camera has one clock goroutine, owned by the Server, that paces
+//     frames, audio packets and RTCP sender reports. It keeps running while
+//     nobody watches, as a camera's encoder does; a new session starts at the
+//     current frame (P-frames until the next IDR).
+//   - Video RTP timestamp = random base + n*90000/FPS, n counting frames since
+//     the camera (re)started, so timestamps keep increasing across clip loops.
+//     If the process falls more than a second behind schedule (an overloaded
+//     machine), the clock re-anchors instead of bursting the backlog: the RTP
+//     timestamps stay regular, wall-clock time slips.
+//   - A session lives as long as its RTSP connection: closing the connection
+//     (or TEARDOWN) ends it. UDP sessions also end after 90 s without any
+//     RTSP request (the Session header advertises timeout=60).
+//   - Credentials are checked on every request but OPTIONS, which cameras
+//     commonly answer without them and clients use as keepalive.
+//   - Digest nonces belong to a connection: a nonce from another connection
+//     gets a fresh 401 with stale=true.
+package camsim
