@@ -585,6 +585,21 @@ func (c *Camera) Sessions() int {
 	return len(c.sessions)
 }
 
+// Transports counts the sessions currently playing over TCP and over UDP, so
+// tests can tell which transport a client chose.
+func (c *Camera) Transports() (tcp, udp int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ss := range c.sessions {
+		if ss.tcp {
+			tcp++
+		} else {
+			udp++
+		}
+	}
+	return tcp, udp
+}
+
 // Connects is the number of PLAY requests that started a session, ever.
 func (c *Camera) Connects() uint64 { return c.connects.Load() }
 

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camrelay/camrelay/bench/camsim"
+	"github.com/camrelay/camrelay/relay"
+	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
+)
+
+// Fast retries keep the failure tests short; production defaults are
+// 500ms..30s.
+const fastDefaults = `
+defaults:
+  backoff_min: 100ms
+  backoff_max: 1s
+`
+
+// Issue 2, check 1: an H.264 camera behind Digest auth relayed in copy mode.
+func TestCopyRelayDigestCamera(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	e.camera(camsim.CameraConfig{Path: "lobby", Clip: clip720, User: "admin", Pass: "cam-secret", Auth: camsim.AuthDigest})
+	e.runRelay(fmt.Sprintf(`
+output: %s
+cameras:
+  - name: lobby
+    source: %s
+`, e.output(), e.sim.URL("lobby")))
+	e.waitReady(10*time.Second, "lobby")
+
+	streams := e.ffprobe("lobby")
+	if len(streams) != 1 || streams[0].CodecName != "h264" || streams[0].Width != 1280 || streams[0].Height != 720 {
+		t.Fatalf("ffprobe sees %+v, want one h264 stream at 1280x720", streams)
+	}
+
+	r := e.reader("lobby")
+	time.Sleep(time.Second) // settle: skip the keyframe burst of a new reader
+	s0 := r.Stats()
+	time.Sleep(5 * time.Second)
+	s1 := r.Stats()
+	fps := float64(s1.Frames-s0.Frames) / 5
+	if fps < 22.5 || fps > 27.5 {
+		t.Errorf("reader received %.1f fps over 5 s, want 25 within 10%%", fps)
+	}
+	if s1.Stamps < 100 || s1.StampsBack != 0 {
+		t.Errorf("SEI send times: %d read, %d out of order; want them all in order", s1.Stamps, s1.StampsBack)
+	}
+	if s1.Width != 1280 || s1.Height != 720 {
+		t.Errorf("reader saw %dx%d", s1.Width, s1.Height)
+	}
+	t.Logf("camera -> camrelay -> MediaMTX -> reader latency: p50 %v p99 %v (%d stamps)",
+		s1.Latency.Quantile(0.5), s1.Latency.Quantile(0.99), s1.Latency.Count())
+	st := e.status("lobby")
+	if st.State != relay.StateStreaming || st.Sink.State != relay.SinkPublishing || st.Width != 1280 {
+		t.Errorf("status %+v", st)
+	}
+	assertNoSecrets(t, "camrelay log", e.logs.String(), "cam-secret", mtxtest.RelayPass)
+}
+
+// Issue 2, check 2: a camera with audio: both tracks arrive.
+func TestCameraWithAudio(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	e.camera(camsim.CameraConfig{Path: "door", Audio: audioClip})
+	e.runRelay(fmt.Sprintf("output: %s\ncameras:\n  - {name: door, source: %q, transport: tcp}\n", e.output(), e.sim.URL("door")))
+	e.waitReady(10*time.Second, "door")
+	streams := e.ffprobe("door")
+	var kinds []string
+	for _, s := range streams {
+		kinds = append(kinds, s.CodecType+":"+s.CodecName)
+	}
+	if strings.Join(kinds, ",") != "video:h264,audio:pcm_mulaw" {
+		t.Fatalf("ffprobe sees %v, want video:h264 and audio:pcm_mulaw", kinds)
+	}
+	r := e.reader("door")
+	time.Sleep(2 * time.Second)
+	s := r.Stats()
+	if len(s.Packets) != 2 || s.Packets[0] == 0 || s.Packets[1] < 50 {
+		t.Fatalf("reader packets per track %v, want video and about 50/s of audio", s.Packets)
+	}
+}
+
+// Issue 2, check 3: wrong camera password, wrong MediaMTX password,
+// unreachable camera, unreachable MediaMTX.
+func TestFailuresAreClearRetriedAndRedacted(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	e.camera(camsim.CameraConfig{Path: "locked", User: "admin", Pass: "right-pass", Auth: camsim.AuthDigest})
+	e.camera(camsim.CameraConfig{Path: "fine"})
+	deadCam := fmt.Sprintf("rtsp://admin:dead-pass@127.0.0.1:%d/x", freePort(t))
+	deadMTX := fmt.Sprintf("rtsp://relay:mtx-pass@127.0.0.1:%d/{path}", freePort(t))
+	wrongMTX := "rtsp://relay:wrong-mtx-pass@" + e.mtx.RTSPAddr() + "/{path}"
+	lockedURL := strings.Replace(e.sim.URL("locked"), "right-pass", "wrong-cam-pass", 1)
+	e.runRelay(fmt.Sprintf(`
+output: %s
+%s
+cameras:
+  - {name: wrongcampass, source: %q}
+  - {name: wrongmtxpass, source: %q, output: %q}
+  - {name: deadcam, source: %q}
+  - {name: deadmtx, source: %q, output: %q}
+`, e.output(), fastDefaults, lockedURL, e.sim.URL("fine"), strings.ReplaceAll(wrongMTX, "{path}", "x"),
+		deadCam, e.sim.URL("fine"), strings.ReplaceAll(deadMTX, "{path}", "y")))
+
+	want := map[string]func(relay.CameraStatus) (string, bool){
+		"wrongcampass": func(s relay.CameraStatus) (string, bool) {
+			return s.LastError, s.State == relay.StateError && strings.Contains(s.LastError, "401")
+		},
+		"wrongmtxpass": func(s relay.CameraStatus) (string, bool) {
+			return s.Sink.LastError, s.Sink.State == relay.SinkError && strings.Contains(s.Sink.LastError, "announce: 401")
+		},
+		"deadcam": func(s relay.CameraStatus) (string, bool) {
+			return s.LastError, s.State == relay.StateBackoff && strings.Contains(s.LastError, "connection refused")
+		},
+		"deadmtx": func(s relay.CameraStatus) (string, bool) {
+			return s.Sink.LastError, s.Sink.State == relay.SinkBackoff && strings.Contains(s.Sink.LastError, "connection refused")
+		},
+	}
+	for name, check := range want {
+		e.eventually(10*time.Second, name+" to report its failure", func() bool { _, ok := check(e.status(name)); return ok })
+	}
+	// They keep retrying (with backoff), and nothing crashed.
+	attempts := func(name string) int {
+		n := 0
+		for _, l := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(l, "camera="+name+" ") && (strings.Contains(l, `msg="source failed"`) || strings.Contains(l, `msg="publish failed"`)) {
+				n++
+			}
+		}
+		return n
+	}
+	before := map[string]int{}
+	for name := range want {
+		before[name] = attempts(name)
+	}
+	time.Sleep(3 * time.Second)
+	for name := range want {
+		msg, _ := want[name](e.status(name))
+		t.Logf("%s: %s", name, msg)
+		if attempts(name) <= before[name] {
+			t.Errorf("%s did not retry within 3 s", name)
+		}
+	}
+	secrets := []string{"right-pass", "wrong-cam-pass", "dead-pass", "mtx-pass", "wrong-mtx-pass", mtxtest.RelayPass}
+	assertNoSecrets(t, "camrelay log", e.logs.String(), secrets...)
+	js, _ := json.Marshal(e.app.Supervisor().Status())
+	assertNoSecrets(t, "status", string(js), secrets...)
+	if !strings.Contains(e.logs.String(), `camera=wrongcampass`) {
+		t.Error("log lines do not name the camera")
+	}
+}
+
+// Issue 2, check 4: a camera gone for 3 s comes back and the viewer that
+// was watching through MediaMTX keeps its session.
+func TestCameraDropKeepsViewerSession(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	cam := e.camera(camsim.CameraConfig{Path: "yard"})
+	e.runRelay(fmt.Sprintf("output: %s\n%s\ncameras:\n  - {name: yard, source: %q, transport: tcp}\n", e.output(), fastDefaults, e.sim.URL("yard")))
+	e.waitReady(10*time.Second, "yard")
+	pub := e.paths()["yard"].Source.ID
+	r := e.reader("yard")
+	e.eventually(5*time.Second, "frames at the reader", func() bool { return r.Stats().Frames > 25 })
+
+	cam.SetDown(true)
+	cam.Drop()
+	time.Sleep(3 * time.Second)
+	during := r.Stats().Frames
+	cam.SetDown(false)
+	e.eventually(10*time.Second, "frames again after the camera came back", func() bool { return r.Stats().Frames > during+25 })
+	select {
+	case <-r.Done():
+		t.Fatalf("the viewer's session ended: %v", r.Err())
+	default:
+	}
+	if id := e.paths()["yard"].Source.ID; id != pub {
+		t.Errorf("MediaMTX publish session changed from %s to %s: viewers were disconnected", pub, id)
+	}
+	st := e.status("yard")
+	if st.Reconnects < 1 || st.Sink.Rebases < 1 || st.Sink.Sessions != 1 {
+		t.Errorf("want one reconnect, a rebase and still one publish session: %+v", st)
+	}
+	if s := r.Stats(); s.StampsBack != 0 || s.DecodeError != 0 {
+		t.Errorf("after reconnect the viewer saw %d stamps out of order and %d decode errors", s.StampsBack, s.DecodeError)
+	}
+}
+
+// Issue 2, check 4 (second half): a camera that stalls without closing TCP.
+func TestStalledCameraIsReconnected(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	cam := e.camera(camsim.CameraConfig{Path: "gate"})
+	e.runRelay(fmt.Sprintf("output: %s\n%s\ncameras:\n  - {name: gate, source: %q, transport: tcp, stall_timeout: 1s}\n", e.output(), fastDefaults, e.sim.URL("gate")))
+	e.waitReady(10*time.Second, "gate")
+	connects := cam.Connects()
+	cam.Stall(true)
+	e.eventually(5*time.Second, "the stall to be detected", func() bool {
+		st := e.status("gate")
+		return st.Reconnects >= 1 && strings.Contains(st.LastError, "stalled") && cam.Connects() > connects
+	})
+	cam.Stall(false)
+	e.eventually(5*time.Second, "streaming again", func() bool { return e.status("gate").State == relay.StateStreaming })
+	f := e.status("gate").Frames
+	e.eventually(5*time.Second, "frames again", func() bool { return e.status("gate").Frames > f+10 })
+}
+
+// Issue 2, check 5: MediaMTX restarted: every camera republishes.
+func TestMediaMTXRestartRepublishes(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	e.camera(camsim.CameraConfig{Path: "a"})
+	e.camera(camsim.CameraConfig{Path: "b", Audio: audioClip})
+	e.runRelay(fmt.Sprintf("output: %s\n%s\ncameras:\n  - {name: a, source: %q}\n  - {name: b, source: %q}\n", e.output(), fastDefaults, e.sim.URL("a"), e.sim.URL("b")))
+	e.waitReady(10*time.Second, "a", "b")
+	if err := e.mtx.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(15*time.Second, "a", "b")
+	for _, n := range []string{"a", "b"} {
+		if st := e.status(n); st.Sink.Sessions < 2 {
+			t.Errorf("%s: %d publish sessions, want a new one after the restart", n, st.Sink.Sessions)
+		}
+	}
+}
+
+// Issue 2, check 6: 50 cameras in one process; killing one does not disturb
+// the other 49.
+func TestFiftyCamerasOneKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50 cameras: skipped in -short (race) runs; runs in the full suite")
+	}
+	e := newEnv(t, mtxtest.Config{})
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "output: %s\n%s\ncameras:\n", e.output(), fastDefaults)
+	var names []string
+	for i := 1; i <= 50; i++ {
+		n := fmt.Sprintf("cam%02d", i)
+		names = append(names, n)
+		e.camera(camsim.CameraConfig{Path: n})
+		fmt.Fprintf(&cfg, "  - {name: %s, source: %q, transport: tcp}\n", n, e.sim.URL(n))
+	}
+	e.runRelay(cfg.String())
+	e.waitReady(30*time.Second, names...)
+	before := e.paths()
+	e.sim.RemoveCamera("cam01")
+	time.Sleep(3 * time.Second)
+	after := e.paths()
+	for _, n := range names[1:] {
+		b, a := before[n], after[n]
+		if !a.Ready || a.Source == nil || a.Source.ID != b.Source.ID {
+			t.Errorf("%s was disturbed: ready %v, publisher %v -> %v", n, a.Ready, b.Source, a.Source)
+		}
+		if a.BytesReceived <= b.BytesReceived {
+			t.Errorf("%s stopped receiving (%d -> %d bytes)", n, b.BytesReceived, a.BytesReceived)
+		}
+	}
+	for _, n := range names[1:] {
+		if st := e.status(n); st.Reconnects != 0 || st.State != relay.StateStreaming {
+			t.Errorf("%s: state %s, %d reconnects", n, st.State, st.Reconnects)
+		}
+	}
+	if st := e.status("cam01"); st.State == relay.StateStreaming {
+		t.Errorf("cam01 still streaming after its camera was removed")
+	}
+}
+
+// Issue 2, check 7: tcp, udp and auto source transports.
+func TestSourceTransports(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	cams := map[string]*camsim.Camera{}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "output: %s\ncameras:\n", e.output())
+	for _, tr := range []string{"tcp", "udp", "auto"} {
+		cams[tr] = e.camera(camsim.CameraConfig{Path: "t" + tr, Audio: audioClip})
+		fmt.Fprintf(&cfg, "  - {name: t%s, source: %q, transport: %s}\n", tr, e.sim.URL("t"+tr), tr)
+	}
+	e.runRelay(cfg.String())
+	e.waitReady(15*time.Second, "ttcp", "tudp", "tauto")
+	want := map[string][2]int{"tcp": {1, 0}, "udp": {0, 1}, "auto": {0, 1}} // auto tries UDP first; it works on loopback
+	for tr, w := range want {
+		tcp, udp := cams[tr].Transports()
+		if tcp != w[0] || udp != w[1] {
+			t.Errorf("transport %s: camera sees %d TCP and %d UDP sessions, want %v", tr, tcp, udp, w)
+		}
+		r := e.reader("t" + tr)
+		e.eventually(5*time.Second, "frames via "+tr, func() bool { s := r.Stats(); return s.Frames > 25 && s.Packets[1] > 25 })
+	}
+}
+
+// Issue 2, check 8: the MediaMTX of these tests really refuses anonymous
+// publishers; ffmpeg, an independent client, is the anonymous publisher.
+func TestAnonymousPublishingRefused(t *testing.T) {
+	mtx := mtxtest.Start(t, mtxtest.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re", "-f", "h264", "-i", clipSmall, "-t", "2", "-c", "copy",
+		"-f", "rtsp", "-rtsp_transport", "tcp", mtx.RTSPURL("anon", "", "")).CombinedOutput()
+	if err == nil {
+		t.Fatalf("anonymous publish succeeded: %s", out)
+	}
+	if !strings.Contains(string(out), "401") && !strings.Contains(strings.ToLower(string(out)), "unauthorized") {
+		t.Fatalf("ffmpeg failed, but not with 401: %s", out)
+	}
+	out, err = exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re", "-f", "h264", "-i", clipSmall, "-t", "1", "-c", "copy",
+		"-f", "rtsp", "-rtsp_transport", "tcp", mtx.RTSPURL("named", mtxtest.RelayUser, mtxtest.RelayPass)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the relay user could not publish: %v: %s", err, out)
+	}
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/camrelay/camrelay/bench/camsim"
+	"github.com/camrelay/camrelay/relay"
+	"github.com/camrelay/camrelay/transport"
+	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	clipSmall = "../../testdata/clips/h264_320x240_25.h264"
+	clip720   = "../../testdata/clips/h264_1280x720_25.h264"
+	audioClip = "../../testdata/clips/g711u_8000.ulaw"
+)
+
+// env is one end-to-end setup: a real MediaMTX (internal auth, anonymous
+// publishing refused), camsim cameras, and camrelay running in-process.
+type env struct {
+	t    *testing.T
+	mtx  *mtxtest.Server
+	sim  *camsim.Server
+	logs *syncBuffer
+	app  *relay.App
+}
+
+func newEnv(t *testing.T, mc mtxtest.Config) *env {
+	t.Helper()
+	mc.API = true
+	e := &env{t: t, mtx: mtxtest.Start(t, mc), sim: &camsim.Server{}, logs: &syncBuffer{}}
+	if err := e.sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.sim.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("camrelay log:\n%s", e.logs.String())
+			t.Logf("MediaMTX log (tail):\n%s", tail(e.mtx.Log(), 3000))
+		}
+	})
+	return e
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (e *env) camera(c camsim.CameraConfig) *camsim.Camera {
+	e.t.Helper()
+	if c.Clip == "" {
+		c.Clip = clipSmall
+	}
+	cam, err := e.sim.AddCamera(c)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cam
+}
+
+// output is the default output template into this MediaMTX as the relay
+// user.
+func (e *env) output() string {
+	return "rtsp://" + mtxtest.RelayUser + ":" + mtxtest.RelayPass + "@" + e.mtx.RTSPAddr() + "/{path}"
+}
+
+// runRelay writes the config and runs camrelay until the test ends.
+func (e *env) runRelay(cfg string) *relay.App {
+	e.t.Helper()
+	path := filepath.Join(e.t.TempDir(), "camrelay.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	e.app = &relay.App{ConfigPath: path, Log: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if err := e.app.Load(); err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.app.Run(ctx, nil) }()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("camrelay run: %v", err)
+		}
+	})
+	e.eventually(5*time.Second, "camrelay to start", func() bool { return e.app.Supervisor() != nil })
+	return e.app
+}
+
+func (e *env) eventually(d time.Duration, what string, f func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *env) status(name string) relay.CameraStatus {
+	e.t.Helper()
+	st, ok := e.app.Supervisor().CameraStatus(name)
+	if !ok {
+		e.t.Fatalf("camera %q not running", name)
+	}
+	return st
+}
+
+// mtxPath is what MediaMTX's API says of a path.
+type mtxPath struct {
+	Name   string `json:"name"`
+	Ready  bool   `json:"ready"`
+	Source *struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	} `json:"source"`
+	Tracks        []string `json:"tracks"`
+	BytesReceived uint64   `json:"bytesReceived"`
+	Readers       []struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	} `json:"readers"`
+}
+
+func (e *env) paths() map[string]mtxPath {
+	e.t.Helper()
+	var out struct {
+		Items []mtxPath `json:"items"`
+	}
+	e.apiGet("/v3/paths/list?itemsPerPage=1000", &out)
+	m := map[string]mtxPath{}
+	for _, p := range out.Items {
+		m[p.Name] = p
+	}
+	return m
+}
+
+func (e *env) apiGet(path string, v any) {
+	e.t.Helper()
+	res, err := http.Get(e.mtx.APIURL() + path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		b, _ := io.ReadAll(res.Body)
+		e.t.Fatalf("GET %s: %s: %s", path, res.Status, b)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) waitReady(d time.Duration, names ...string) {
+	e.t.Helper()
+	e.eventually(d, fmt.Sprintf("MediaMTX paths %v to be ready", names), func() bool {
+		ps := e.paths()
+		for _, n := range names {
+			if !ps[n].Ready {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (e *env) reader(path string) *transport.RTSPReader {
+	e.t.Helper()
+	r := &transport.RTSPReader{URL: e.mtx.RTSPURL(path, "", "")}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Start(ctx); err != nil {
+		e.t.Fatalf("reading %s from MediaMTX: %v", path, err)
+	}
+	e.t.Cleanup(r.Close)
+	return r
+}
+
+// ffprobeStreams runs ffprobe, an independent client, on a MediaMTX path.
+type probeStream struct {
+	CodecType string `json:"codec_type"`
+	CodecName string `json:"codec_name"`
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+}
+
+func (e *env) ffprobe(path string) []probeStream {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_streams", "-of", "json",
+		e.mtx.RTSPURL(path, "", "")).Output()
+	if err != nil {
+		e.t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var res struct {
+		Streams []probeStream `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		e.t.Fatalf("ffprobe output: %v: %s", err, out)
+	}
+	return res.Streams
+}
+
+// assertNoSecrets fails if any of the secrets appears in s.
+func assertNoSecrets(t *testing.T, where, s string, secrets ...string) {
+	t.Helper()
+	for _, x := range secrets {
+		if strings.Contains(s, x) {
+			t.Errorf("%s contains the credential %q", where, x)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePort returns a loopback port with nothing listening on it.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
