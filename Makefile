@@ -15,7 +15,7 @@ DEB_PKGS := pkg-config ffmpeg libavcodec-dev libavformat-dev libavutil-dev \
 	libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev
 
 # Packages whose tests exercise concurrency run again under the race detector.
-RACE_PKGS := ./relay/... ./transport/... ./codec/... ./bench/camsim/...
+RACE_PKGS := ./relay/... ./transport/... ./codec/... ./bench/camsim/... ./cmd/camrelay/...
 
 STATICCHECK_VERSION := v0.8.2
 

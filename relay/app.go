@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/camrelay/camrelay/relay/config"
@@ -19,7 +20,7 @@ type App struct {
 	Log *slog.Logger
 
 	cfg *config.Config
-	sup *Supervisor
+	sup atomic.Pointer[Supervisor]
 }
 
 // Load reads and validates the configuration. Run calls it if it was not
@@ -37,7 +38,7 @@ func (a *App) Load() error {
 func (a *App) Config() *config.Config { return a.cfg }
 
 // Supervisor is the running supervisor (nil before Run).
-func (a *App) Supervisor() *Supervisor { return a.sup }
+func (a *App) Supervisor() *Supervisor { return a.sup.Load() }
 
 // Run starts every camera and runs until ctx ends; reload (may be nil)
 // delivers requests to re-read the configuration file.
@@ -51,18 +52,19 @@ func (a *App) Run(ctx context.Context, reload <-chan struct{}) error {
 		}
 	}
 	d := a.cfg.Defaults
-	a.sup = &Supervisor{
+	sup := &Supervisor{
 		Log:        a.Log,
 		BackoffMin: time.Duration(d.BackoffMin),
 		BackoffMax: time.Duration(d.BackoffMax),
 		RingSize:   int(d.RingSize),
 	}
-	a.sup.Start()
-	defer a.sup.Close()
-	if err := a.sup.Apply(resolvedCameras(a.cfg)); err != nil {
+	sup.Start()
+	defer sup.Close()
+	if err := sup.Apply(resolvedCameras(a.cfg)); err != nil {
 		return err
 	}
-	a.Log.Info("camrelay running", "cameras", len(a.sup.Names()), "config", a.ConfigPath)
+	a.sup.Store(sup)
+	a.Log.Info("camrelay running", "cameras", len(sup.Names()), "config", a.ConfigPath)
 	for {
 		select {
 		case <-ctx.Done():
@@ -86,11 +88,12 @@ func (a *App) reload() {
 		a.Log.Warn("reload: changes under defaults: (backoff, ring size) take effect for cameras started from now on")
 	}
 	a.cfg = cfg
-	if err := a.sup.Apply(resolvedCameras(cfg)); err != nil {
+	sup := a.sup.Load()
+	if err := sup.Apply(resolvedCameras(cfg)); err != nil {
 		a.Log.Error("reload: some cameras could not be applied", "err", err.Error())
 		return
 	}
-	a.Log.Info("configuration reloaded", "cameras", len(a.sup.Names()))
+	a.Log.Info("configuration reloaded", "cameras", len(sup.Names()))
 }
 
 func resolvedCameras(c *config.Config) []config.Camera {
