@@ -39,6 +39,8 @@ cameras:
 		t.Fatalf("ffprobe sees %+v, want one h264 stream at 1280x720", streams)
 	}
 
+	e.ffmpegDecodes("lobby", 4)
+
 	r := e.reader("lobby")
 	time.Sleep(time.Second) // settle: skip the keyframe burst of a new reader
 	s0 := r.Stats()
@@ -307,4 +309,47 @@ func TestAnonymousPublishingRefused(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the relay user could not publish: %v: %s", err, out)
 	}
+}
+
+// Camera quirks from the field (DESIGN.md): each camera is relayed and the
+// reader at MediaMTX gets a decodable picture of the right size.
+func TestCameraQuirks(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	quirks := map[string]camsim.CameraConfig{
+		"qop":       {User: "admin", Pass: "qop-pass", Auth: camsim.AuthDigestQop},
+		"second401": {User: "admin", Pass: "s-pass", Auth: camsim.AuthDigest, SecondChallenge: true},
+		"basic":     {User: "admin", Pass: "b:p@ss", Auth: camsim.AuthBasic},
+		"inband":    {InBandOnly: true},
+		"bigpkts":   {Clip: clip720, BigPackets: true},
+		"spsmark":   {MarkerOnParams: true},
+	}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "output: %s\n%s\ncameras:\n", e.output(), fastDefaults)
+	var names []string
+	for name, c := range quirks {
+		c.Path = name
+		e.camera(c)
+		names = append(names, name)
+		fmt.Fprintf(&cfg, "  - {name: %s, source: %q, transport: tcp}\n", name, e.sim.URL(name))
+	}
+	e.runRelay(cfg.String())
+	e.waitReady(15*time.Second, names...)
+	for _, name := range names {
+		r := e.reader(name)
+		e.eventually(5*time.Second, name+": frames at the reader", func() bool { return r.Stats().Frames > 30 })
+		s := r.Stats()
+		w := 320
+		if quirks[name].Clip == clip720 {
+			w = 1280
+		}
+		if s.Width != w || s.DecodeError != 0 || s.StampsBack != 0 {
+			t.Errorf("%s: reader saw width %d (want %d), %d decode errors, %d stamps out of order", name, s.Width, w, s.DecodeError, s.StampsBack)
+		}
+		r.Close()
+	}
+	e.ffmpegDecodes("bigpkts", 2)
+	if st := e.status("bigpkts"); st.Split == 0 || st.Oversized != 0 {
+		t.Errorf("bigpkts: %d packets split, %d dropped; want oversized packets re-fragmented", st.Split, st.Oversized)
+	}
+	assertNoSecrets(t, "camrelay log", e.logs.String(), "qop-pass", "s-pass", "b:p@ss")
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -261,4 +263,28 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// joinedMidGOP are the messages FFmpeg's H.264 decoder prints for the frames
+// before the first keyframe: MediaMTX starts RTSP readers wherever the stream
+// is, so an independent decoder joining mid-GOP always sees these. Anything
+// else (concealment, bad slices, invalid NAL units) is damage.
+var joinedMidGOP = regexp.MustCompile(`reference picture missing during reorder|Missing reference picture|decode_slice_header error|Last message repeated|co located POCs unavailable|mmco: unref short failure|no frame!|non-existing PPS 0 referenced`)
+
+// ffmpegDecodes decodes seconds of a MediaMTX path with ffmpeg and fails on
+// any decoding error other than those of joining mid-GOP.
+func (e *env) ffmpegDecodes(path string, seconds int) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+20)*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", e.mtx.RTSPURL(path, "", ""),
+		"-t", strconv.Itoa(seconds), "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("ffmpeg decode of %s: %v: %s", path, err, out)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" && !joinedMidGOP.MatchString(l) {
+			e.t.Errorf("ffmpeg decoding %s: %s", path, l)
+		}
+	}
 }
