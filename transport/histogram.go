@@ -44,19 +44,49 @@ func (h *Histogram) Mean() time.Duration {
 }
 
 // Quantile estimates the q-quantile (0 < q <= 1).
-func (h *Histogram) Quantile(q float64) time.Duration {
-	var counts [27]uint64
-	var total uint64
+func (h *Histogram) Quantile(q float64) time.Duration { return h.Snapshot().Quantile(q) }
+
+// HistogramSnapshot is a histogram's counts at one moment; subtract two to
+// look at an interval.
+type HistogramSnapshot struct {
+	Buckets [27]uint64
+	Count   uint64
+	Sum     int64
+}
+
+// Snapshot copies the counts.
+func (h *Histogram) Snapshot() HistogramSnapshot {
+	var s HistogramSnapshot
 	for i := range h.buckets {
-		counts[i] = h.buckets[i].Load()
-		total += counts[i]
+		s.Buckets[i] = h.buckets[i].Load()
+	}
+	s.Count = h.count.Load()
+	s.Sum = h.sum.Load()
+	return s
+}
+
+// Sub returns the observations made between prev and s.
+func (s HistogramSnapshot) Sub(prev HistogramSnapshot) HistogramSnapshot {
+	for i := range s.Buckets {
+		s.Buckets[i] -= prev.Buckets[i]
+	}
+	s.Count -= prev.Count
+	s.Sum -= prev.Sum
+	return s
+}
+
+// Quantile estimates the q-quantile (0 < q <= 1).
+func (s HistogramSnapshot) Quantile(q float64) time.Duration {
+	var total uint64
+	for _, c := range s.Buckets {
+		total += c
 	}
 	if total == 0 {
 		return 0
 	}
 	rank := q * float64(total)
 	var seen float64
-	for i, c := range counts {
+	for i, c := range s.Buckets {
 		if c == 0 {
 			continue
 		}
@@ -70,5 +100,5 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 		}
 		seen += float64(c)
 	}
-	return time.Duration(uint64(1)<<(len(counts)-1)) * time.Microsecond
+	return time.Duration(uint64(1)<<(len(s.Buckets)-1)) * time.Microsecond
 }

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -179,57 +178,43 @@ func (s *RTSPSource) run(ctx context.Context, w PacketWriter) error {
 		return requestError("DESCRIBE", err)
 	}
 
-	sess := &sourceSession{w: w, stats: stats}
 	var medias []*description.Media
-	hasVideo := false
+	var tracks []codec.Track
 	for _, m := range desc.Medias {
-		if !m.IsBackChannel && len(m.Formats) > 0 && m.Type == description.MediaTypeVideo {
-			hasVideo = true
-		}
-	}
-	for _, m := range desc.Medias {
-		if m.IsBackChannel || len(m.Formats) == 0 {
+		if m.IsBackChannel || len(m.Formats) == 0 || len(medias) == 255 {
 			continue
 		}
-		if len(medias) == 255 {
-			break
-		}
-		f := m.Formats[0]
-		t := trackOf(m, f)
-		sess.tracks = append(sess.tracks, t)
-		sess.state = append(sess.state, trackState{
-			codec: t.Codec,
-			video: t.Kind == codec.KindVideo,
-			sync:  codec.SyncDetector{Codec: t.Codec, AlwaysSync: !hasVideo},
-		})
 		medias = append(medias, m)
-		if h, ok := f.(*format.H264); ok && len(h.SPS) > 0 {
-			sess.noteSPS(len(sess.state)-1, h.SPS)
-		}
-		if h, ok := f.(*format.H265); ok && len(h.SPS) > 0 {
-			sess.noteSPS(len(sess.state)-1, h.SPS)
-		}
+		tracks = append(tracks, trackOf(m, m.Formats[0]))
 	}
 	if len(medias) == 0 {
 		return errors.New("describe: the camera offers no usable media")
 	}
-	for _, m := range medias {
+	in := NewIngest(w, stats, tracks)
+	for i, m := range medias {
+		switch f := m.Formats[0].(type) {
+		case *format.H264:
+			if len(f.SPS) > 0 {
+				in.NoteSPS(i, f.SPS)
+			}
+		case *format.H265:
+			if len(f.SPS) > 0 {
+				in.NoteSPS(i, f.SPS)
+			}
+		}
 		if _, err := c.Setup(desc.BaseURL, m, 0, 0); err != nil {
 			return requestError("SETUP", err)
 		}
-	}
-	for i, m := range medias {
-		i := uint8(i)
-		c.OnPacketRTP(m, m.Formats[0], func(pkt *rtp.Packet) { sess.onRTP(i, pkt) })
+		c.OnPacketRTP(m, m.Formats[0], func(pkt *rtp.Packet) { in.WriteRTP(i, pkt, codec.Now()) })
 	}
 
-	w.SetTracks(sess.tracks)
+	in.Start()
 	start := codec.Now()
 	if _, err := c.Play(nil); err != nil {
 		return requestError("PLAY", err)
 	}
 	if s.Log != nil {
-		s.Log.Debug("source playing", "url", RedactURL(s.URL), "tracks", fmt.Sprint(sess.tracks))
+		s.Log.Debug("source playing", "url", RedactURL(s.URL), "tracks", fmt.Sprint(tracks))
 	}
 
 	waitc := make(chan error, 1)
@@ -242,7 +227,7 @@ func (s *RTSPSource) run(ctx context.Context, w PacketWriter) error {
 		case err := <-waitc:
 			return sessionError(err)
 		case <-tick.C:
-			last := sess.last()
+			last := stats.Last.Load()
 			if last == 0 {
 				last = start
 			}
@@ -285,94 +270,3 @@ func sessionError(err error) error {
 	return fmt.Errorf("camera session ended: %w", err)
 }
 
-type trackState struct {
-	codec   string
-	video   bool
-	sync    codec.SyncDetector
-	lastSPS []byte
-}
-
-// sourceSession is the packet path of one RTSP session. With UDP, gortsplib
-// delivers each track from its own goroutine; the mutex makes this the ring's
-// single writer.
-type sourceSession struct {
-	w      PacketWriter
-	stats  *SourceStats
-	tracks []codec.Track
-
-	mu    sync.Mutex
-	state []trackState
-	pkt   codec.Packet
-	frag  codec.Fragmenter
-}
-
-func (s *sourceSession) last() int64 { return s.stats.Last.Load() }
-
-func (s *sourceSession) noteSPS(i int, sps []byte) {
-	st := &s.state[i]
-	if bytes.Equal(sps, st.lastSPS) {
-		return
-	}
-	st.lastSPS = append(st.lastSPS[:0], sps...)
-	if w, h, ok := Resolution(st.codec, sps); ok {
-		s.stats.Width.Store(int32(w))
-		s.stats.Height.Store(int32(h))
-	}
-}
-
-func (s *sourceSession) onRTP(i uint8, in *rtp.Packet) {
-	now := codec.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := &s.state[i]
-	stats := s.stats
-	stats.Last.Store(now)
-	stats.Packets.Add(1)
-	stats.Bytes.Add(uint64(len(in.Payload)))
-
-	var flags codec.Flags
-	if st.sync.IsSync(in.Payload, in.Timestamp) {
-		flags |= codec.FlagSync
-	}
-	if st.video {
-		if in.Marker {
-			stats.Frames.Add(1)
-		}
-		if sps := codec.FindSPS(st.codec, in.Payload); sps != nil {
-			s.noteSPS(int(i), sps)
-		}
-	}
-	p := &s.pkt
-	p.Track = i
-	p.PayloadType = in.PayloadType
-	p.SequenceNumber = in.SequenceNumber
-	p.Timestamp = in.Timestamp
-	p.Received = now
-	if len(in.Payload) <= codec.MaxPayload {
-		p.Flags = flags
-		if in.Marker {
-			p.Flags |= codec.FlagMarker
-		}
-		p.Payload = in.Payload
-		s.w.WritePacket(p)
-		return
-	}
-	if !s.frag.Reset(st.codec, in.Payload, codec.MaxPayload) {
-		stats.Oversized.Add(1)
-		return
-	}
-	stats.Split.Add(1)
-	for {
-		payload, last, ok := s.frag.Next()
-		if !ok {
-			break
-		}
-		p.Flags = flags
-		flags &^= codec.FlagSync // only the first piece starts the keyframe
-		if last && in.Marker {
-			p.Flags |= codec.FlagMarker
-		}
-		p.Payload = payload
-		s.w.WritePacket(p)
-	}
-}

@@ -21,6 +21,10 @@ type Clip struct {
 // Frames is the number of access units in the clip.
 func (c *Clip) Frames() int { return len(c.frames) }
 
+// Frame returns access unit i as NAL units without start codes. The slices
+// are shared: do not modify them.
+func (c *Clip) Frame(i int) [][]byte { return c.frames[i] }
+
 // LoadClip reads an Annex-B H.264 file into access units. fps <= 0 means 25.
 func LoadClip(path string, fps int) (*Clip, error) {
 	b, err := os.ReadFile(path)
