@@ -269,4 +269,3 @@ func sessionError(err error) error {
 	}
 	return fmt.Errorf("camera session ended: %w", err)
 }
-
