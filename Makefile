@@ -50,7 +50,7 @@ demo: deps mediamtx build
 	@scripts/demo.sh
 
 bench: deps mediamtx
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./relay/ring/ ./transport/ ./bench/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./relay/ring/ ./codec/ ./bench/ ./bench/camsim/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
