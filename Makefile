@@ -19,7 +19,7 @@ RACE_PKGS := ./relay/... ./transport/... ./codec/... ./bench/camsim/... ./cmd/ca
 
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all deps mediamtx build test test-race test-all demo bench lint clean
+.PHONY: all deps mediamtx build test demo bench lint clean
 
 all: build
 

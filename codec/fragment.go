@@ -97,7 +97,7 @@ func (f *Fragmenter) setNAL(nal []byte) {
 // Next returns the next payload and whether it is the last one of the
 // original packet (which then takes the original marker bit).
 func (f *Fragmenter) Next() (payload []byte, last bool, ok bool) {
-	for f.ok {
+	if f.ok {
 		if len(f.data) == 0 && !f.nextFromAggregate() {
 			f.ok = false
 			return nil, false, false

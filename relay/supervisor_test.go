@@ -32,8 +32,7 @@ func (f *fakeSource) Run(ctx context.Context, w transport.PacketWriter) error {
 	f.runs.Add(1)
 	if f.panics.Load() > 0 {
 		f.panics.Add(-1)
-		var m map[string]int
-		m["boom"]++ // a real nil-map panic, as a bug would cause
+		panic("boom: a bug in one camera's source")
 	}
 	if f.fail != nil {
 		return f.fail

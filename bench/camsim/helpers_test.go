@@ -80,12 +80,12 @@ func loopbackListenPacket(network, address string) (net.PacketConn, error) {
 // gortsplibPlay plays rawURL with gortsplib's client and collects packets.
 func gortsplibPlay(t *testing.T, rawURL string, tr gortsplib.Transport) (*gortsplib.Client, *recv, *description.Session, error) {
 	t.Helper()
-	c := &gortsplib.Client{Transport: &tr, ListenPacket: loopbackListenPacket, ReadTimeout: 5 * time.Second}
 	u, err := base.ParseURL(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err = c.Start(u.Scheme, u.Host); err != nil {
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tr, ListenPacket: loopbackListenPacket, ReadTimeout: 5 * time.Second}
+	if err = c.Start2(); err != nil {
 		return nil, nil, nil, err
 	}
 	desc, _, err := c.Describe(u)
@@ -240,7 +240,7 @@ func md5h(s string) string {
 func (r *rawClient) authorization(method base.Method, uri string) base.HeaderValue {
 	scheme, rest, _ := strings.Cut(r.www, " ")
 	if scheme == "Basic" {
-		return headers.Authorization{Method: headers.AuthMethodBasic, BasicUser: r.user, BasicPass: r.pass}.Marshal()
+		return headers.Authorization{Method: headers.AuthMethodBasic, Username: r.user, BasicPass: r.pass}.Marshal()
 	}
 	p := digestParams(rest)
 	ha1 := md5h(r.user + ":" + p["realm"] + ":" + r.pass)

@@ -255,7 +255,7 @@ func ValidPathName(name string) error {
 	case name[len(name)-1] == '/':
 		return errors.New("must not end with a slash")
 	case !rePathName.MatchString(name):
-		return errors.New("may contain only letters, digits and _ - / . ~ :")
+		return errors.New("may contain only letters, digits, underscore, minus, slash, dot, tilde and colon")
 	}
 	return nil
 }

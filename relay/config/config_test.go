@@ -71,7 +71,7 @@ func TestErrorsNameCameraAndField(t *testing.T) {
 		{"no source", "output: rtsp://h/{path}\ncameras:\n  - {name: cam1}\n", `camera "cam1": source: is required`},
 		{"bad scheme", "output: rtsp://h/{path}\ncameras:\n  - {name: cam1, source: ftp://h/x}\n", `camera "cam1": source: unsupported scheme "ftp"`},
 		{"no name", "output: rtsp://h/{path}\ncameras:\n  - {source: rtsp://h/x}\n", `cameras[0]: name: must not be empty`},
-		{"bad name", "output: rtsp://h/{path}\ncameras:\n  - {name: 'a b', source: rtsp://h/x}\n", `camera "a b": name: may contain only`},
+		{"bad name", "output: rtsp://h/{path}\ncameras:\n  - {name: 'a b', source: rtsp://h/x}\n", `camera "a b": name: may contain only letters`},
 		{"dup name", "output: rtsp://h/{path}\ncameras:\n  - {name: a, source: rtsp://h/x}\n  - {name: a, source: rtsp://h/y, path: b}\n", `camera "a": name: duplicate of cameras[0]`},
 		{"dup path", "output: rtsp://h/{path}\ncameras:\n  - {name: a, source: rtsp://h/x}\n  - {name: b, source: rtsp://h/y, path: a}\n", `camera "b": path: "a" is already published by camera "a"`},
 		{"no output", "cameras:\n  - {name: a, source: rtsp://h/x}\n", `camera "a": output: not set`},
