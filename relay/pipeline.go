@@ -151,41 +151,32 @@ func needsOperator(err error) bool {
 	return false
 }
 
-func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
-	first := true
+// retry runs one side of the pipeline until ctx ends. begin runs before
+// each attempt; progressed says whether the attempt got anywhere (so that the
+// backoff starts over after a long, useful run); again picks out endings
+// that call for a new attempt at once; failed reports the rest, which are
+// retried after the backoff.
+func (p *pipeline) retry(ctx context.Context, b Backoff, what string, begin func(), run func() error,
+	progressed func() bool, again func(error) bool, failed func(err error, wait time.Duration)) {
 	for ctx.Err() == nil {
-		if !first {
-			p.mu.Lock()
-			p.reconnects++
-			p.mu.Unlock()
-		}
-		first = false
-		p.setState(StateConnecting, nil)
-		p.mu.Lock()
-		p.sessionStart = codec.Now()
-		p.mu.Unlock()
+		begin()
 		started := time.Now()
-		before := p.srcStats.Packets.Load()
-		// The sampler reports "streaming" once packets of this session
-		// flow, so the per-packet path stays free of locks.
-		err := p.protect("source", func() error { return p.source.Run(ctx, p.ring) })
+		err := p.protect(what, run)
 		if ctx.Err() != nil {
 			return
 		}
+		if err != nil && again(err) {
+			continue
+		}
 		if err == nil {
-			err = errors.New("source ended")
+			err = errors.New(what + " ended")
 		}
 		ran := time.Since(started)
-		if p.srcStats.Packets.Load() == before {
-			ran = 0 // never streamed: keep backing off
+		if !progressed() {
+			ran = 0 // never got going: keep backing off
 		}
 		wait := b.Next(ran)
-		state := StateBackoff
-		if needsOperator(err) {
-			state = StateError
-		}
-		p.setState(state, err)
-		p.log.Warn("source failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		failed(err, wait)
 		select {
 		case <-ctx.Done():
 			return
@@ -194,43 +185,67 @@ func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
 	}
 }
 
+func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
+	first := true
+	var before uint64
+	p.retry(ctx, b, "source",
+		func() {
+			p.mu.Lock()
+			if !first {
+				p.reconnects++
+			}
+			first = false
+			if p.state != StateConnecting {
+				p.state, p.since = StateConnecting, time.Now()
+			}
+			// The sampler reports "streaming" once packets of this
+			// session flow, so the per-packet path stays free of locks.
+			p.sessionStart = codec.Now()
+			p.mu.Unlock()
+			before = p.srcStats.Packets.Load()
+		},
+		func() error { return p.source.Run(ctx, p.ring) },
+		func() bool { return p.srcStats.Packets.Load() != before },
+		func(error) bool { return false },
+		func(err error, wait time.Duration) {
+			state := StateBackoff
+			if needsOperator(err) {
+				state = StateError
+			}
+			p.setState(state, err)
+			p.log.Warn("source failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		})
+}
+
 func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
-	for ctx.Err() == nil {
-		p.setSinkState(SinkWaiting, nil)
-		started := time.Now()
-		sessions := p.sinkStats.Sessions.Load()
-		p.mu.Lock()
-		p.sinkSessions = sessions
-		p.mu.Unlock()
-		err := p.protect("sink", func() error { return p.sink.Run(ctx, rd) })
-		if ctx.Err() != nil {
-			return
-		}
-		switch {
-		case errors.Is(err, transport.ErrTracksChanged):
-			p.log.Info("source tracks changed, publishing again")
-			continue
-		case errors.Is(err, transport.ErrIdle):
-			p.log.Info("source silent past the publish timeout, session closed")
-			continue
-		case err == nil:
-			err = errors.New("sink ended")
-		}
-		ran := time.Since(started)
-		if p.sinkStats.Sessions.Load() == sessions {
-			ran = 0
-		}
-		wait := b.Next(ran)
-		state := SinkBackoff
-		if needsOperator(err) {
-			state = SinkError
-		}
-		p.setSinkState(state, err)
-		p.log.Warn("publish failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
+	var sessions uint64
+	p.retry(ctx, b, "sink",
+		func() {
+			p.setSinkState(SinkWaiting, nil)
+			sessions = p.sinkStats.Sessions.Load()
+			p.mu.Lock()
+			p.sinkSessions = sessions
+			p.mu.Unlock()
+		},
+		func() error { return p.sink.Run(ctx, rd) },
+		func() bool { return p.sinkStats.Sessions.Load() != sessions },
+		func(err error) bool {
+			switch {
+			case errors.Is(err, transport.ErrTracksChanged):
+				p.log.Info("source tracks changed, publishing again")
+				return true
+			case errors.Is(err, transport.ErrIdle):
+				p.log.Info("source silent past the publish timeout, session closed")
+				return true
+			}
+			return false
+		},
+		func(err error, wait time.Duration) {
+			state := SinkBackoff
+			if needsOperator(err) {
+				state = SinkError
+			}
+			p.setSinkState(state, err)
+			p.log.Warn("publish failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		})
 }

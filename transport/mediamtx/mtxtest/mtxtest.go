@@ -387,21 +387,30 @@ func (s *Server) WaitPathReady(ctx context.Context, path string) error {
 // point to, and show up as leaked goroutines in tests that check for them.
 var httpClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
-func apiPathReady(ctx context.Context, api, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+// apiGet fetches an API URL within timeout and returns status and body.
+func apiGet(ctx context.Context, url string, timeout time.Duration) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/v3/paths/get/"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	res, err := httpClient.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("api: %s: %s", res.Status, bytes.TrimSpace(body))
+	return res.StatusCode, body, nil
+}
+
+func apiPathReady(ctx context.Context, api, path string) error {
+	status, body, err := apiGet(ctx, api+"/v3/paths/get/"+path, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("api: %d: %s", status, bytes.TrimSpace(body))
 	}
 	var st struct {
 		Ready bool `json:"ready"`
@@ -537,25 +546,17 @@ func rtspAnswers(ctx context.Context, addr string) error {
 // apiAnswers checks that MediaMTX's API answers: 200 with its configuration,
 // or 401 when the configured users do not allow anonymous API access.
 func apiAnswers(ctx context.Context, api string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/v3/config/global/get", nil)
+	status, body, err := apiGet(ctx, api+"/v3/config/global/get", time.Second)
 	if err != nil {
 		return err
 	}
-	res, err := httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	switch {
-	case res.StatusCode == http.StatusUnauthorized:
+	case status == http.StatusUnauthorized:
 		return nil
-	case res.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"rtspAddress"`)):
+	case status == http.StatusOK && bytes.Contains(body, []byte(`"rtspAddress"`)):
 		return nil
 	}
-	return fmt.Errorf("api: %s", res.Status)
+	return fmt.Errorf("api: status %d", status)
 }
 
 // stopLocked ends the current process, if any, and waits for it.
