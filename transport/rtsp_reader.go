@@ -55,6 +55,10 @@ type ReaderStats struct {
 	Latency     *Histogram // send time to arrival, from the stamps
 	Started     time.Time
 	DecodeError uint64
+	// TimeJumps counts video RTP timestamps that went backwards or jumped
+	// more than 5 s ahead of the previous one: breaks in the timeline a
+	// player would stumble on.
+	TimeJumps uint64
 }
 
 // Start connects and starts playing; it returns once PLAY succeeded.
@@ -115,10 +119,19 @@ func (r *RTSPReader) Start(ctx context.Context) error {
 		}
 		idx := len(r.stats.Tracks) - 1
 		onAU := r.auHandler(f)
+		video := m.Type == "video"
+		var lastTS uint32
+		seen := false
 		c.OnPacketRTP(m, f, func(pkt *rtp.Packet) {
 			now := time.Now().UnixNano()
 			r.mu.Lock()
 			r.stats.Packets[idx]++
+			if video {
+				if d := int64(int32(pkt.Timestamp - lastTS)); seen && (d < 0 || d > 5*int64(f.ClockRate())) {
+					r.stats.TimeJumps++
+				}
+				lastTS, seen = pkt.Timestamp, true
+			}
 			r.mu.Unlock()
 			if onAU != nil {
 				onAU(pkt, now)
