@@ -2,14 +2,10 @@ package transport
 
 import "github.com/camrelay/camrelay/codec"
 
-// PacketWriter is where a source puts what it receives. One goroutine writes
-// at a time. WritePacket must not block and must not keep p or its payload.
-type PacketWriter interface {
-	// SetTracks starts a new source session described by tracks and returns
-	// its epoch; packets written afterwards belong to it.
-	SetTracks(tracks []codec.Track) uint32
-	WritePacket(p *codec.Packet)
-}
+// PacketWriter is where a source puts what it receives (codec.PacketWriter:
+// transcoders write into the same kind of place). One goroutine writes at a
+// time.
+type PacketWriter = codec.PacketWriter
 
 // PacketReader is how a sink takes packets out of a camera's ring.
 type PacketReader interface {
