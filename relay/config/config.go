@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/camrelay/camrelay/relay/auth"
 )
 
 // Config is the whole file.
@@ -27,7 +30,49 @@ type Config struct {
 	Output   string   `yaml:"output"`
 	Log      Log      `yaml:"log"`
 	Defaults Defaults `yaml:"defaults"`
-	Cameras  []Camera `yaml:"cameras"`
+	API      API      `yaml:"api"`
+	MediaMTX MediaMTX `yaml:"mediamtx"`
+	Serve    Serve    `yaml:"serve"`
+	// StateFile keeps what camrelay must remember across restarts that is
+	// not configuration: which MediaMTX paths it created. Default: the
+	// configuration file's name + ".state.json".
+	StateFile string   `yaml:"state_file"`
+	Cameras   []Camera `yaml:"cameras"`
+}
+
+// API is the HTTP control API (cameras, status, health, metrics).
+type API struct {
+	// Listen is host:port; default 127.0.0.1:9990. "off" disables the API.
+	Listen string    `yaml:"listen"`
+	Users  []APIUser `yaml:"users"`
+}
+
+// APIUser may call the API with HTTP Basic auth. Pass is plain, or a hash
+// as MediaMTX writes them (sha256:..., argon2:...).
+type APIUser struct {
+	User string `yaml:"user"`
+	Pass string `yaml:"pass"`
+}
+
+// MediaMTX is how camrelay reaches MediaMTX's control API, to provision
+// paths (direct and on-demand cameras) and read viewer counts.
+type MediaMTX struct {
+	API  string `yaml:"api"` // e.g. http://127.0.0.1:9997; empty: no provisioning
+	User string `yaml:"user"`
+	Pass string `yaml:"pass"`
+}
+
+// Serve is camrelay's own RTSP server, from which MediaMTX pulls on-demand
+// cameras (a path with source: rtsp://camrelay/NAME and sourceOnDemand).
+type Serve struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:8556
+	// URL is how MediaMTX reaches the server; default rtsp://LISTEN.
+	URL  string `yaml:"url"`
+	User string `yaml:"user"` // credentials MediaMTX must present
+	Pass string `yaml:"pass"`
+	// ReleaseAfter is how long a camera stays connected after its last
+	// viewer left. Default 10s.
+	ReleaseAfter Duration `yaml:"release_after"`
 }
 
 // Log configures log/slog output.
@@ -68,6 +113,77 @@ type Camera struct {
 	PublishTimeout Duration `yaml:"publish_timeout,omitempty" json:"publish_timeout,omitempty"`
 	// Disabled keeps a camera in the file without connecting it.
 	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty"`
+
+	// Mode is copy (relay the camera's packets), transcode (normalize to
+	// H.264 through libav) or direct (MediaMTX pulls the camera itself; camrelay
+	// only provisions the path). Default copy; an http(s) source implies
+	// transcode.
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
+	// OnDemand connects the camera only while MediaMTX has a reader.
+	OnDemand bool `yaml:"on_demand,omitempty" json:"on_demand,omitempty"`
+	// Video and Audio configure transcoding.
+	Video Video  `yaml:"video,omitempty" json:"video,omitzero"`
+	Audio string `yaml:"audio,omitempty" json:"audio,omitempty"` // copy | drop | opus | aac
+}
+
+// Video is the output of a transcoding camera.
+type Video struct {
+	Width   int     `yaml:"width,omitempty" json:"width,omitempty"`
+	Height  int     `yaml:"height,omitempty" json:"height,omitempty"`
+	FPS     int     `yaml:"fps,omitempty" json:"fps,omitempty"`
+	Bitrate Bitrate `yaml:"bitrate,omitempty" json:"bitrate,omitempty"`
+	Preset  string  `yaml:"preset,omitempty" json:"preset,omitempty"`
+	GOP     int     `yaml:"gop,omitempty" json:"gop,omitempty"`
+	Profile string  `yaml:"profile,omitempty" json:"profile,omitempty"`
+	// Scale is fit (keep the aspect ratio, pad with black; default) or
+	// stretch.
+	Scale string `yaml:"scale,omitempty" json:"scale,omitempty"`
+}
+
+// Camera modes.
+const (
+	ModeCopy      = "copy"
+	ModeTranscode = "transcode"
+	ModeDirect    = "direct"
+)
+
+// Bitrate is bits per second, written as 2000000, 2000k or 2M.
+type Bitrate int
+
+func parseBitrate(v string) (Bitrate, error) {
+	v = strings.TrimSpace(v)
+	mult := 1
+	switch {
+	case strings.HasSuffix(v, "M"), strings.HasSuffix(v, "m"):
+		mult, v = 1000*1000, v[:len(v)-1]
+	case strings.HasSuffix(v, "k"), strings.HasSuffix(v, "K"):
+		mult, v = 1000, v[:len(v)-1]
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not a bitrate (write e.g. 2M, 1500k or 2000000)", v)
+	}
+	return Bitrate(f * float64(mult)), nil
+}
+
+// UnmarshalYAML reads 2M, 1500k or a number.
+func (b *Bitrate) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseBitrate(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// UnmarshalJSON reads "2M", "1500k" or a number.
+func (b *Bitrate) UnmarshalJSON(d []byte) error {
+	v, err := parseBitrate(strings.Trim(string(d), `"`))
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
 }
 
 // Duration is a time.Duration written as "5s", "1m30s".
@@ -128,6 +244,15 @@ const (
 	DefaultBackoffMin     = 500 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
 	DefaultRingSize       = 256 << 10
+	DefaultAPIListen      = "127.0.0.1:9990"
+	DefaultServeListen    = "127.0.0.1:8556"
+	DefaultReleaseAfter   = 10 * time.Second
+
+	DefaultFPS     = 25
+	DefaultBitrate = 2000000
+	DefaultPreset  = "ultrafast"
+	DefaultProfile = "baseline"
+	DefaultScale   = "fit"
 )
 
 // Load reads and validates a configuration file, expanding ${VAR} from the
@@ -168,6 +293,11 @@ var typeNames = strings.NewReplacer(
 	"in type config.Camera", "in a camera",
 	"in type config.Defaults", "in defaults",
 	"in type config.Log", "in log",
+	"in type config.API", "in api",
+	"in type config.APIUser", "in an api user",
+	"in type config.MediaMTX", "in mediamtx",
+	"in type config.Serve", "in serve",
+	"in type config.Video", "in video",
 )
 
 // yamlError rewrites yaml.v3's Go-flavoured messages for users.
@@ -195,6 +325,16 @@ func (c *Config) applyDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.API.Listen == "" {
+		c.API.Listen = DefaultAPIListen
+	}
+	if c.Serve.Listen == "" {
+		c.Serve.Listen = DefaultServeListen
+	}
+	if c.Serve.URL == "" {
+		c.Serve.URL = "rtsp://" + c.Serve.Listen
+	}
+	setDur(&c.Serve.ReleaseAfter, DefaultReleaseAfter)
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
@@ -228,7 +368,47 @@ func (c *Config) Resolved(cam Camera) Camera {
 	if cam.PublishTimeout == 0 {
 		cam.PublishTimeout = c.Defaults.PublishTimeout
 	}
+	if cam.Mode == "" {
+		cam.Mode = ModeCopy
+		if s := schemeOf(cam.Source); s == "http" || s == "https" {
+			cam.Mode = ModeTranscode
+		}
+	}
+	if cam.Mode == ModeDirect {
+		cam.Output = "" // MediaMTX pulls the camera; camrelay publishes nothing
+	}
+	if cam.Mode == ModeTranscode {
+		v := &cam.Video
+		if v.FPS == 0 {
+			v.FPS = DefaultFPS
+		}
+		if v.Bitrate == 0 {
+			v.Bitrate = DefaultBitrate
+		}
+		if v.Preset == "" {
+			v.Preset = DefaultPreset
+		}
+		if v.GOP == 0 {
+			v.GOP = 2 * v.FPS
+		}
+		if v.Profile == "" {
+			v.Profile = DefaultProfile
+		}
+		if v.Scale == "" {
+			v.Scale = DefaultScale
+		}
+		if cam.Audio == "" {
+			cam.Audio = "copy"
+		}
+	}
 	return cam
+}
+
+func schemeOf(u string) string {
+	if i := strings.Index(u, "://"); i > 0 {
+		return strings.ToLower(u[:i])
+	}
+	return ""
 }
 
 // Camera finds a camera by name.
@@ -290,6 +470,7 @@ func (c *Config) Validate() error {
 			add("output: %v", err)
 		}
 	}
+	errs = append(errs, c.checkServices()...)
 	names := map[string]int{}
 	paths := map[string]string{}
 	for i, cam := range c.Cameras {
@@ -330,8 +511,18 @@ func (c *Config) CheckCamera(cam Camera) []error {
 			add("path: %v", err)
 		}
 	}
-	if err := checkSource(cam.Source); err != nil {
+	mode := cam.Mode
+	scheme := schemeOf(cam.Source)
+	switch mode {
+	case "", ModeCopy, ModeTranscode, ModeDirect:
+	default:
+		add("mode: must be copy, transcode or direct, not %q", mode)
+	}
+	if err := checkSource(cam.Source, mode); err != nil {
 		add("source: %v", err)
+	}
+	if (scheme == "http" || scheme == "https") && mode == ModeCopy {
+		add("mode: an http(s) source is MJPEG over HTTP and must be transcoded (mode: transcode)")
 	}
 	if cam.Transport != "" {
 		if err := checkTransport(cam.Transport); err != nil {
@@ -339,12 +530,36 @@ func (c *Config) CheckCamera(cam Camera) []error {
 		}
 	}
 	switch {
+	case mode == ModeDirect:
+		if cam.Output != "" {
+			add("output: a direct camera is pulled by MediaMTX itself; it has no output")
+		}
+		if c.MediaMTX.API == "" {
+			add("mode: direct needs mediamtx.api, to provision the MediaMTX path")
+		}
+	case cam.OnDemand:
+		// MediaMTX pulls it from camrelay's RTSP server: no output URL.
+		if cam.Output != "" {
+			add("output: an on-demand camera is served to MediaMTX from camrelay's RTSP server (serve:); it has no output")
+		}
 	case cam.Output != "":
 		if err := checkOutput(cam.Output, false); err != nil {
 			add("output: %v", err)
 		}
 	case c.Output == "":
 		add("output: not set, and there is no top-level output template")
+	}
+	transcoding := mode == ModeTranscode || (mode == "" && (scheme == "http" || scheme == "https"))
+	if !transcoding && (cam.Video != (Video{}) || cam.Audio != "") {
+		add("video/audio: only a camera with mode: transcode takes video and audio settings")
+	}
+	if transcoding {
+		errs = append(errs, checkVideo(cam.Video)...)
+		switch cam.Audio {
+		case "", "copy", "drop", "opus", "aac":
+		default:
+			add("audio: must be copy, drop, opus or aac, not %q", cam.Audio)
+		}
 	}
 	for field, d := range map[string]Duration{"stall_timeout": cam.StallTimeout, "read_timeout": cam.ReadTimeout, "publish_timeout": cam.PublishTimeout} {
 		if d < 0 {
@@ -357,6 +572,45 @@ func (c *Config) CheckCamera(cam Camera) []error {
 	return errs
 }
 
+var x264Presets = map[string]bool{"ultrafast": true, "superfast": true, "veryfast": true, "faster": true, "fast": true,
+	"medium": true, "slow": true, "slower": true, "veryslow": true, "placebo": true}
+
+func checkVideo(v Video) []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if (v.Width == 0) != (v.Height == 0) {
+		add("video: set both width and height, or neither (keep the camera's size)")
+	}
+	for name, x := range map[string]int{"width": v.Width, "height": v.Height} {
+		if x != 0 && (x < 16 || x > 8192 || x%2 != 0) {
+			add("video.%s: must be an even number from 16 to 8192, not %d", name, x)
+		}
+	}
+	if v.FPS != 0 && (v.FPS < 1 || v.FPS > 120) {
+		add("video.fps: must be from 1 to 120, not %d", v.FPS)
+	}
+	if v.Bitrate != 0 && (v.Bitrate < 50000 || v.Bitrate > 100000000) {
+		add("video.bitrate: must be from 50k to 100M bits per second, not %d", v.Bitrate)
+	}
+	if v.Preset != "" && !x264Presets[v.Preset] {
+		add("video.preset: %q is not an x264 preset (ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow)", v.Preset)
+	}
+	if v.GOP < 0 || v.GOP > 1000 {
+		add("video.gop: must be from 1 to 1000 frames, not %d", v.GOP)
+	}
+	switch v.Profile {
+	case "", "baseline", "main":
+	default:
+		add("video.profile: must be baseline or main, not %q", v.Profile)
+	}
+	switch v.Scale {
+	case "", "fit", "stretch":
+	default:
+		add("video.scale: must be fit or stretch, not %q", v.Scale)
+	}
+	return errs
+}
+
 func checkTransport(t string) error {
 	switch t {
 	case "tcp", "udp", "auto":
@@ -365,7 +619,7 @@ func checkTransport(t string) error {
 	return fmt.Errorf("must be tcp, udp or auto, not %q", t)
 }
 
-func checkSource(s string) error {
+func checkSource(s, mode string) error {
 	if s == "" {
 		return errors.New("is required")
 	}
@@ -374,11 +628,15 @@ func checkSource(s string) error {
 		return fmt.Errorf("not a valid URL: %v", redactedParseError(err, s))
 	}
 	switch u.Scheme {
-	case "rtsp", "rtsps":
+	case "rtsp", "rtsps", "http", "https":
+	case "rtmp", "rtmps", "srt", "udp", "whep", "wheps":
+		if mode != ModeDirect {
+			return fmt.Errorf("scheme %q is only supported for mode: direct (MediaMTX pulls it)", u.Scheme)
+		}
 	case "":
 		return errors.New("must be a URL such as rtsp://user:pass@host:554/stream")
 	default:
-		return fmt.Errorf("unsupported scheme %q (want rtsp or rtsps)", u.Scheme)
+		return fmt.Errorf("unsupported scheme %q (want rtsp, rtsps, or http(s) for MJPEG)", u.Scheme)
 	}
 	if u.Hostname() == "" {
 		return errors.New("has no host")
@@ -419,4 +677,55 @@ func redactedParseError(err error, _ string) string {
 		return ue.Err.Error()
 	}
 	return "cannot parse"
+}
+
+// checkServices validates api:, mediamtx: and serve:.
+func (c *Config) checkServices() []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.API.Listen != "off" {
+		host, port, err := net.SplitHostPort(c.API.Listen)
+		if err != nil || port == "" {
+			add("api.listen: %q is not host:port", c.API.Listen)
+		} else if !isLoopback(host) && len(c.API.Users) == 0 {
+			add("api.listen: refusing to serve the API on %s without api.users (only a loopback address may go without authentication)", c.API.Listen)
+		}
+	}
+	seen := map[string]bool{}
+	for i, u := range c.API.Users {
+		if u.User == "" {
+			add("api.users[%d].user: is required", i)
+		}
+		if seen[u.User] {
+			add("api.users[%d].user: duplicate %q", i, u.User)
+		}
+		seen[u.User] = true
+		if err := auth.Credential(u.Pass).Validate(); err != nil {
+			add("api.users[%d].pass: %v", i, err)
+		}
+	}
+	if c.MediaMTX.API != "" {
+		u, err := url.Parse(c.MediaMTX.API)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("mediamtx.api: must be an http(s) URL such as http://127.0.0.1:9997")
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Serve.Listen); err != nil {
+		add("serve.listen: %q is not host:port", c.Serve.Listen)
+	}
+	if u, err := url.Parse(c.Serve.URL); err != nil || u.Scheme != "rtsp" || u.Host == "" {
+		add("serve.url: must be an rtsp:// URL that MediaMTX can reach")
+	}
+	if (c.Serve.User == "") != (c.Serve.Pass == "") {
+		add("serve: set both user and pass, or neither")
+	}
+	return errs
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

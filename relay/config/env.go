@@ -20,6 +20,15 @@ func (c *Config) expand(lookup func(string) (string, bool)) error {
 		*s = v
 	}
 	do("output", &c.Output, true)
+	for i := range c.API.Users {
+		do(fmt.Sprintf("api.users[%d].pass", i), &c.API.Users[i].Pass, false)
+	}
+	do("mediamtx.api", &c.MediaMTX.API, true)
+	do("mediamtx.user", &c.MediaMTX.User, false)
+	do("mediamtx.pass", &c.MediaMTX.Pass, false)
+	do("serve.user", &c.Serve.User, false)
+	do("serve.pass", &c.Serve.Pass, false)
+	do("serve.url", &c.Serve.URL, true)
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		label := fmt.Sprintf("cameras[%d]", i)

@@ -1,0 +1,182 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrNoCamera and ErrDuplicate are returned by the camera edits of a File.
+var (
+	ErrNoCamera  = errors.New("no camera with that name")
+	ErrDuplicate = errors.New("a camera with that name already exists")
+)
+
+// EditCameras changes the cameras of the configuration file at path and
+// writes it back atomically (temporary file, fsync, rename). The edit works
+// on the YAML tree, so the comments, layout and ${VAR} placeholders of every
+// other entry stay as the operator wrote them. The result must load and
+// validate (with lookup for ${VAR}) before anything is written; the loaded
+// result is returned.
+func EditCameras(path string, lookup func(string) (string, bool), edit func(e *CameraEditor) error) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, yamlError(err)
+	}
+	if doc.Kind == 0 {
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, errors.New("the configuration is not a YAML mapping")
+	}
+	e := &CameraEditor{list: camerasNode(root)}
+	if err := edit(e); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	enc.Close()
+	cfg, err := Parse(buf.Bytes(), lookup)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(path, buf.Bytes()); err != nil {
+		return nil, fmt.Errorf("saving %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// camerasNode finds (or appends) the cameras: sequence of the root mapping.
+func camerasNode(root *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "cameras" {
+			v := root.Content[i+1]
+			if v.Kind != yaml.SequenceNode { // "cameras:" with nothing, or null
+				*v = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+			}
+			return v
+		}
+	}
+	k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "cameras"}
+	v := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	root.Content = append(root.Content, k, v)
+	return v
+}
+
+// CameraEditor edits the cameras: list of a configuration's YAML tree.
+type CameraEditor struct {
+	list *yaml.Node
+}
+
+func (e *CameraEditor) find(name string) int {
+	for i, item := range e.list.Content {
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			if item.Content[j].Value == "name" && item.Content[j+1].Value == name {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func cameraNode(c Camera) (*yaml.Node, error) {
+	var n yaml.Node
+	if err := n.Encode(c); err != nil {
+		return nil, err
+	}
+	n.Style = 0
+	return &n, nil
+}
+
+// Add appends a camera.
+func (e *CameraEditor) Add(c Camera) error {
+	if e.find(c.Name) >= 0 {
+		return ErrDuplicate
+	}
+	n, err := cameraNode(c)
+	if err != nil {
+		return err
+	}
+	e.list.Content = append(e.list.Content, n)
+	return nil
+}
+
+// Replace swaps the entry named name for c, keeping its comments.
+func (e *CameraEditor) Replace(name string, c Camera) error {
+	i := e.find(name)
+	if i < 0 {
+		return ErrNoCamera
+	}
+	n, err := cameraNode(c)
+	if err != nil {
+		return err
+	}
+	old := e.list.Content[i]
+	n.HeadComment, n.LineComment, n.FootComment = old.HeadComment, old.LineComment, old.FootComment
+	e.list.Content[i] = n
+	return nil
+}
+
+// Remove deletes the entry named name.
+func (e *CameraEditor) Remove(name string) error {
+	i := e.find(name)
+	if i < 0 {
+		return ErrNoCamera
+	}
+	e.list.Content = append(e.list.Content[:i], e.list.Content[i+1:]...)
+	return nil
+}
+
+// writeAtomic replaces path with data so that a reader sees the old or the
+// new file, never a mix, and a crash leaves one of the two.
+func writeAtomic(path string, data []byte) error {
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
