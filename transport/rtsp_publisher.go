@@ -3,7 +3,6 @@ package transport
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -118,7 +117,7 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader) error {
 		p.Log.Debug("publishing", "url", RedactURL(p.URL), "tracks", fmt.Sprint(tracks))
 	}
 	s.stats = stats
-	s.epoch = pkt.Epoch
+	s.tl = newTimeline(tracks, pkt.Epoch, stats)
 	s.flushDelay = orDefault(p.FlushDelay, 2*time.Millisecond)
 	publishTimeout := orDefault(p.PublishTimeout, 10*time.Second)
 	if err := s.handle(r, &pkt); err != nil {
@@ -187,62 +186,6 @@ func waitPacket(ctx context.Context, r PacketReader, pkt *codec.Packet) bool {
 	return true
 }
 
-// pubTrack is the rebasing state of one published track.
-type pubTrack struct {
-	track   codec.Track
-	channel byte
-	ssrc    uint32
-
-	started bool
-	discont bool // the next packet starts a new source session
-	waitKey bool // drop video until a keyframe after a discontinuity
-	inSeq   uint16
-	inTS    uint32
-	outSeq  uint16
-	outTS   uint32
-	offset  uint32 // out timestamp = in timestamp + offset
-	recv    int64
-}
-
-// rebase maps a camera packet onto the published timeline. Sequence numbers
-// continue by one (or by the camera's own gap, so real losses stay visible);
-// timestamps continue from the last one sent, advanced by the wall-clock time
-// that passed, whenever the source reconnected or its clock jumped.
-func (t *pubTrack) rebase(p *codec.Packet) (seq uint16, ts uint32, rebased bool) {
-	clock := t.track.ClockRate
-	switch {
-	case !t.started:
-		t.started = true
-		t.outSeq = p.SequenceNumber - 1
-		t.offset = 0
-	case t.discont || t.jumped(p):
-		t.offset = t.outTS + max(codec.Elapsed(p.Received-t.recv, clock), 1) - p.Timestamp
-		rebased = true
-	default:
-		if gap := p.SequenceNumber - t.inSeq; gap >= 1 && gap < 1000 {
-			t.outSeq += gap - 1
-		}
-	}
-	t.discont = false
-	t.outSeq++
-	t.inSeq, t.inTS, t.recv = p.SequenceNumber, p.Timestamp, p.Received
-	t.outTS = p.Timestamp + t.offset
-	return t.outSeq, t.outTS, rebased
-}
-
-// jumped reports a timestamp discontinuity inside one source session: the
-// camera's clock went back more than 5 s, or ahead more than 10 s beyond the
-// time that passed.
-func (t *pubTrack) jumped(p *codec.Packet) bool {
-	clock := int64(t.track.ClockRate)
-	if clock <= 0 {
-		return false
-	}
-	dIn := int64(int32(p.Timestamp - t.inTS))
-	dWall := int64(codec.Elapsed(p.Received-t.recv, t.track.ClockRate))
-	return dIn < -5*clock || dIn-dWall > 10*clock
-}
-
 // pubSession is one RECORD session on one TCP connection.
 type pubSession struct {
 	nc       net.Conn
@@ -252,11 +195,9 @@ type pubSession struct {
 	sender   *auth.Sender
 	cseq     int
 	timeout  time.Duration
-	tracks   []pubTrack
-	announce []codec.Track
+	tl       *timeline
 	stats    *SinkStats
 
-	epoch      uint32
 	frameDone  bool  // the last packet written ended a frame
 	frameRecv  int64 // when the camera delivered that frame's last packet
 	lastPacket int64
@@ -286,7 +227,7 @@ func (p *RTSPPublisher) dial(ctx context.Context, u *base.URL, tracks []codec.Tr
 	if u.Scheme == "rtsps" {
 		nc = tls.Client(nc, &tls.Config{ServerName: u.Hostname()})
 	}
-	s := &pubSession{nc: nc, u: u, timeout: timeout, announce: tracks, readErr: make(chan error, 1)}
+	s := &pubSession{nc: nc, u: u, timeout: timeout, readErr: make(chan error, 1)}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	if err := s.handshake(tracks); err != nil {
@@ -316,7 +257,6 @@ func (s *pubSession) handshake(tracks []codec.Track) error {
 	if _, err := s.request(c, base.Announce, s.u, base.Header{"Content-Type": base.HeaderValue{"application/sdp"}}, sdp); err != nil {
 		return err
 	}
-	s.tracks = make([]pubTrack, len(tracks))
 	for i := range tracks {
 		mode := headers.TransportModeRecord
 		th := headers.Transport{
@@ -332,9 +272,6 @@ func (s *pubSession) handshake(tracks []codec.Track) error {
 		if _, err := s.request(c, base.Setup, mu, base.Header{"Transport": th.Marshal()}, nil); err != nil {
 			return err
 		}
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		s.tracks[i] = pubTrack{track: tracks[i], channel: byte(2 * i), ssrc: binary.BigEndian.Uint32(b[:])}
 	}
 	if _, err := s.request(c, base.Record, s.u, nil, nil); err != nil {
 		return err
@@ -423,35 +360,13 @@ func (s *pubSession) readLoop() {
 
 // handle writes one packet from the ring into the session.
 func (s *pubSession) handle(r PacketReader, p *codec.Packet) error {
-	if p.Epoch != s.epoch {
-		if _, tracks := r.Tracks(); !codec.SameTracks(s.announce, tracks) {
-			return ErrTracksChanged
-		}
-		s.epoch = p.Epoch
-		for i := range s.tracks {
-			s.tracks[i].discont = true
-			s.tracks[i].waitKey = s.tracks[i].track.Kind == codec.KindVideo
-		}
-	}
-	if int(p.Track) >= len(s.tracks) {
-		return nil
-	}
-	t := &s.tracks[p.Track]
-	if t.waitKey {
-		if p.Flags&codec.FlagSync == 0 {
-			s.stats.Dropped.Add(1)
-			t.discont = true // keep measuring the gap from the last packet sent
-			return nil
-		}
-		t.waitKey = false
-	}
-	seq, ts, rebased := t.rebase(p)
-	if rebased {
-		s.stats.Rebases.Add(1)
+	t, seq, ts, err := s.tl.next(r, p)
+	if t == nil {
+		return err
 	}
 	n := 12 + len(p.Payload)
 	h := &s.hdr
-	h[0], h[1] = '$', t.channel
+	h[0], h[1] = '$', 2*p.Track
 	binary.BigEndian.PutUint16(h[2:], uint16(n))
 	h[4] = 0x80
 	h[5] = t.track.PayloadType & 0x7f
