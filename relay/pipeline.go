@@ -36,6 +36,7 @@ const (
 	StateBackoff    State = "backoff"
 	StateError      State = "error" // backing off after a failure an operator must fix (auth, path)
 	StateStopped    State = "stopped"
+	StateIdle       State = "idle" // on demand, and nobody is watching
 )
 
 // Sink states.
@@ -45,6 +46,7 @@ const (
 	SinkBackoff    State = "backoff"
 	SinkError      State = "error"
 	SinkStopped    State = "stopped"
+	SinkOnDemand   State = "on-demand" // served to MediaMTX by camrelay's RTSP server
 )
 
 // pipeline is one camera: a source loop writing the ring, a sink loop
@@ -55,6 +57,9 @@ type pipeline struct {
 	ring   *ring.Ring
 	source Source
 	sink   Sink
+	// transcoder, for mode: transcode, sits between the source and the
+	// ring.
+	transcoder codec.Transcoder
 
 	srcStats  transport.SourceStats
 	sinkStats transport.SinkStats
@@ -72,31 +77,112 @@ type pipeline struct {
 	sinkSessions uint64 // sink sessions opened before the current attempt
 	rate         rateSampler
 
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+	backoff Backoff
+
+	// On demand: the source runs while demand > 0, and for releaseAfter
+	// after the last viewer left.
+	demand       int
+	srcCancel    context.CancelFunc
+	srcDone      chan struct{}
+	releaseTimer *time.Timer
+	releaseAfter time.Duration
 }
 
 func (p *pipeline) start(parent context.Context, backoffMin, backoffMax time.Duration) {
-	ctx, cancel := context.WithCancel(parent)
-	p.cancel = cancel
+	p.ctx, p.cancel = context.WithCancel(parent)
+	p.backoff = Backoff{Min: backoffMin, Max: backoffMax}
 	now := time.Now()
 	p.state, p.since = StateConnecting, now
 	p.sinkState, p.sinkSince = SinkWaiting, now
-	rd := p.ring.NewReader(ring.NextSync)
-	p.done.Add(2)
+	if p.cam.OnDemand {
+		p.state = StateIdle
+		p.sinkState = SinkOnDemand
+		return
+	}
+	p.done.Add(1)
 	go func() {
 		defer p.done.Done()
-		p.sourceLoop(ctx, Backoff{Min: backoffMin, Max: backoffMax})
+		p.sourceLoop(p.ctx, p.backoff)
 	}()
+	if p.sink != nil {
+		rd := p.ring.NewReader(ring.NextSync)
+		p.done.Add(1)
+		go func() {
+			defer p.done.Done()
+			defer rd.Close()
+			p.sinkLoop(p.ctx, rd, p.backoff)
+		}()
+	}
+}
+
+// acquire counts a viewer of an on-demand camera and connects the camera if
+// it is not connected (started). The caller waits for the ring's epoch to
+// pass epoch: the new source session's tracks.
+func (p *pipeline) acquire() (epoch uint32, started bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.demand++
+	if p.releaseTimer != nil {
+		p.releaseTimer.Stop()
+		p.releaseTimer = nil
+	}
+	if p.srcCancel != nil || p.ctx.Err() != nil {
+		return 0, false
+	}
+	epoch, _ = p.ring.Tracks()
+	ctx, cancel := context.WithCancel(p.ctx)
+	done := make(chan struct{})
+	p.srcCancel, p.srcDone = cancel, done
+	p.state, p.since = StateConnecting, time.Now()
+	p.done.Add(1)
 	go func() {
 		defer p.done.Done()
-		defer rd.Close()
-		p.sinkLoop(ctx, rd, Backoff{Min: backoffMin, Max: backoffMax})
+		defer close(done)
+		p.sourceLoop(ctx, Backoff{Min: p.backoff.Min, Max: p.backoff.Max})
 	}()
+	p.log.Info("camera demanded: connecting")
+	return epoch, true
+}
+
+// release forgets a viewer; the camera is disconnected releaseAfter after
+// the last one left (MediaMTX's own close delay has passed already).
+func (p *pipeline) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.demand--
+	if p.demand > 0 || p.srcCancel == nil {
+		return
+	}
+	p.releaseTimer = time.AfterFunc(p.releaseAfter, p.disconnect)
+}
+
+func (p *pipeline) disconnect() {
+	p.mu.Lock()
+	if p.demand > 0 || p.srcCancel == nil {
+		p.mu.Unlock()
+		return
+	}
+	cancel, done := p.srcCancel, p.srcDone
+	p.srcCancel, p.srcDone, p.releaseTimer = nil, nil, nil
+	p.mu.Unlock()
+	cancel()
+	<-done
+	p.mu.Lock()
+	p.state, p.since = StateIdle, time.Now()
+	p.mu.Unlock()
+	p.log.Info("camera released: no viewers")
 }
 
 // stop ends both loops and waits for them.
 func (p *pipeline) stop() {
+	p.mu.Lock()
+	if p.releaseTimer != nil {
+		p.releaseTimer.Stop()
+	}
+	p.mu.Unlock()
 	p.cancel()
 	p.done.Wait()
 	p.mu.Lock()
@@ -248,4 +334,14 @@ func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
 			p.setSinkState(state, err)
 			p.log.Warn("publish failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
 		})
+}
+
+// ErrNoSnapshot is returned for cameras that decode nothing.
+var ErrNoSnapshot = errors.New("snapshots are taken from decoded pictures: only transcoding cameras (mode: transcode) have them")
+
+func (p *pipeline) snapshot() ([]byte, error) {
+	if p.transcoder == nil {
+		return nil, ErrNoSnapshot
+	}
+	return p.transcoder.Snapshot()
 }

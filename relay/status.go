@@ -36,6 +36,11 @@ type CameraStatus struct {
 	LastPacket float64  `json:"seconds_since_packet,omitempty"`
 
 	Sink SinkStatus `json:"sink"`
+
+	Mode string `json:"mode,omitempty"`
+	// Viewers is how many readers MediaMTX has on the camera's path, when
+	// camrelay can ask MediaMTX (mediamtx.api).
+	Viewers *int `json:"viewers,omitempty"`
 }
 
 // SinkStatus is the publishing side of a camera.

@@ -38,6 +38,10 @@ type Supervisor struct {
 	BackoffMin, BackoffMax time.Duration
 	// RingSize is each camera's ring in bytes. Zero means the default.
 	RingSize int
+	// ReleaseGrace is how long an on-demand camera stays connected after
+	// its last viewer (MediaMTX, which waits its own sourceOnDemandCloseAfter
+	// first) left: it absorbs a viewer coming straight back. Zero means 2 s.
+	ReleaseGrace time.Duration
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -259,7 +263,10 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 	if !started {
 		return nil, errors.New("supervisor is not running")
 	}
-	p := &pipeline{cam: cam, log: s.Log.With("camera", cam.Name), ring: ring.New(s.RingSize)}
+	p := &pipeline{cam: cam, log: s.Log.With("camera", cam.Name), ring: ring.New(s.RingSize), releaseAfter: s.ReleaseGrace}
+	if p.releaseAfter == 0 {
+		p.releaseAfter = 2 * time.Second
+	}
 	newSource, newSink := s.NewSource, s.NewSink
 	if newSource == nil {
 		newSource = DefaultSource
@@ -271,10 +278,56 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 	if p.source, err = newSource(cam, &p.srcStats, p.log); err != nil {
 		return nil, fmt.Errorf("camera %q: source: %w", cam.Name, err)
 	}
+	if cam.OnDemand {
+		return p, nil // served by the RTSP server when demanded: no sink of its own
+	}
 	if p.sink, err = newSink(cam, &p.sinkStats, p.log); err != nil {
 		return nil, fmt.Errorf("camera %q: output: %w", cam.Name, err)
 	}
 	return p, nil
+}
+
+// Demand connects the on-demand camera published at path (if it is not
+// connected) and returns a reader of its ring once its tracks are known;
+// release undoes it. It is the RTSP server's transport.Demand.
+func (s *Supervisor) Demand(ctx context.Context, path string) (transport.PacketReader, func(), error) {
+	var p *pipeline
+	s.mu.Lock()
+	for _, x := range s.pipes {
+		if x.cam.Path == path && x.cam.OnDemand {
+			p = x
+		}
+	}
+	s.mu.Unlock()
+	if p == nil {
+		return nil, nil, transport.ErrUnknownPath
+	}
+	epoch, started := p.acquire()
+	for {
+		e, tracks := p.ring.Tracks()
+		if (started && e > epoch) || (!started && e > 0 && len(tracks) > 0) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			p.release()
+			st := p.status()
+			reason := st.LastError
+			if reason == "" {
+				reason = "no answer yet"
+			}
+			return nil, nil, fmt.Errorf("camera %q did not connect in time: %s", p.cam.Name, reason)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	rd := p.ring.NewReader(ring.LatestSync)
+	var once sync.Once
+	return rd, func() {
+		once.Do(func() {
+			rd.Close()
+			p.release()
+		})
+	}, nil
 }
 
 // DefaultSource picks a source by the camera URL's scheme.
@@ -314,4 +367,15 @@ func scheme(u string) string {
 		return ""
 	}
 	return p.Scheme
+}
+
+// Snapshot is a JPEG of a camera's latest decoded picture.
+func (s *Supervisor) Snapshot(name string) ([]byte, error) {
+	s.mu.Lock()
+	p, ok := s.pipes[name]
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("camera %q: %w", name, ErrNotFound)
+	}
+	return p.snapshot()
 }

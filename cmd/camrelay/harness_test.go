@@ -43,6 +43,9 @@ type env struct {
 	sim  *camsim.Server
 	logs *syncBuffer
 	app  *relay.App
+	// apiAddr is camrelay's API, when the config turns it on.
+	apiAddr    string
+	configPath string
 }
 
 func newEnv(t *testing.T, mc mtxtest.Config) *env {
@@ -90,7 +93,11 @@ func (e *env) output() string {
 // runRelay writes the config and runs camrelay until the test ends.
 func (e *env) runRelay(cfg string) *relay.App {
 	e.t.Helper()
+	if !strings.Contains(cfg, "\napi:") {
+		cfg += "\napi:\n  listen: 127.0.0.1:0\n" // a free port: tests run side by side
+	}
 	path := filepath.Join(e.t.TempDir(), "camrelay.yml")
+	e.configPath = path
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
@@ -99,15 +106,18 @@ func (e *env) runRelay(cfg string) *relay.App {
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.app.Run(ctx, nil) }()
+	r, err := start(ctx, e.app, nil)
+	if err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	e.apiAddr = r.apiAddr
 	e.t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := r.wait(); err != nil {
 			e.t.Errorf("camrelay run: %v", err)
 		}
 	})
-	e.eventually(5*time.Second, "camrelay to start", func() bool { return e.app.Supervisor() != nil })
 	return e.app
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/camrelay/camrelay/relay"
+	"github.com/camrelay/camrelay/relay/api"
 	"github.com/camrelay/camrelay/relay/config"
 )
 
@@ -133,11 +135,64 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 	}()
 
-	if err := app.Run(ctx, reload); err != nil && !errors.Is(err, context.Canceled) {
+	r, err := start(ctx, app, reload)
+	if err == nil {
+		err = r.wait()
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
 		app.Log.Error("camrelay stopped", "err", err.Error())
 		return 1
 	}
 	return 0
+}
+
+// running is a started camrelay: the App and its API server.
+type running struct {
+	apiAddr string
+	cancel  context.CancelFunc
+	errc    chan error
+	n       int
+}
+
+// start runs the app and, unless api.listen is off, the API beside it.
+func start(ctx context.Context, app *relay.App, reload <-chan struct{}) (*running, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &running{cancel: cancel, errc: make(chan error, 2), n: 1}
+	started := app.Started()
+	go func() { r.errc <- app.Run(ctx, reload) }()
+	select {
+	case <-started:
+	case err := <-r.errc:
+		cancel()
+		return nil, err
+	}
+	cfg := app.Config()
+	if cfg.API.Listen != "off" {
+		ln, err := net.Listen("tcp", cfg.API.Listen)
+		if err != nil {
+			cancel()
+			<-r.errc
+			return nil, fmt.Errorf("api: %w", err)
+		}
+		r.apiAddr = ln.Addr().String()
+		srv := &api.Server{App: app, Log: app.Log}
+		r.n++
+		go func() { r.errc <- srv.ServeListener(ctx, ln) }()
+	}
+	return r, nil
+}
+
+// wait returns when the app or the API stops (or ctx ends), after
+// stopping the other.
+func (r *running) wait() error {
+	err := <-r.errc
+	r.cancel()
+	for i := 1; i < r.n; i++ {
+		if e := <-r.errc; err == nil {
+			err = e
+		}
+	}
+	return err
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

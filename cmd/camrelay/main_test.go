@@ -56,6 +56,7 @@ func TestRunBinaryStopsCleanlyOnSIGTERM(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "camrelay.yml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`
 output: rtsp://relay:${RELAY_PASS}@%s/{path}
+api: {listen: 127.0.0.1:0}
 cameras:
   - name: porch
     source: rtsp://admin:${PORCH_PASS}@%s/porch

@@ -66,7 +66,8 @@ type MediaMTX struct {
 // cameras (a path with source: rtsp://camrelay/NAME and sourceOnDemand).
 type Serve struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:8556
-	// URL is how MediaMTX reaches the server; default rtsp://LISTEN.
+	// URL is how MediaMTX reaches the server; default rtsp://LISTEN (with
+	// the port actually bound when LISTEN asks for port 0).
 	URL  string `yaml:"url"`
 	User string `yaml:"user"` // credentials MediaMTX must present
 	Pass string `yaml:"pass"`
@@ -330,9 +331,6 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Serve.Listen == "" {
 		c.Serve.Listen = DefaultServeListen
-	}
-	if c.Serve.URL == "" {
-		c.Serve.URL = "rtsp://" + c.Serve.Listen
 	}
 	setDur(&c.Serve.ReleaseAfter, DefaultReleaseAfter)
 	if c.Log.Format == "" {
@@ -713,8 +711,10 @@ func (c *Config) checkServices() []error {
 	if _, _, err := net.SplitHostPort(c.Serve.Listen); err != nil {
 		add("serve.listen: %q is not host:port", c.Serve.Listen)
 	}
-	if u, err := url.Parse(c.Serve.URL); err != nil || u.Scheme != "rtsp" || u.Host == "" {
-		add("serve.url: must be an rtsp:// URL that MediaMTX can reach")
+	if c.Serve.URL != "" {
+		if u, err := url.Parse(c.Serve.URL); err != nil || u.Scheme != "rtsp" || u.Host == "" {
+			add("serve.url: must be an rtsp:// URL that MediaMTX can reach")
+		}
 	}
 	if (c.Serve.User == "") != (c.Serve.Pass == "") {
 		add("serve: set both user and pass, or neither")

@@ -143,6 +143,10 @@ func (e *CameraEditor) Remove(name string) error {
 	return nil
 }
 
+// WriteFileAtomic replaces path with data the way EditCameras saves the
+// configuration.
+func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, data) }
+
 // writeAtomic replaces path with data so that a reader sees the old or the
 // new file, never a mix, and a crash leaves one of the two.
 func writeAtomic(path string, data []byte) error {
