@@ -188,15 +188,15 @@ func waitPacket(ctx context.Context, r PacketReader, pkt *codec.Packet) bool {
 
 // pubSession is one RECORD session on one TCP connection.
 type pubSession struct {
-	nc       net.Conn
-	bw       *bufio.Writer
-	u        *base.URL
-	session  string
-	sender   *auth.Sender
-	cseq     int
-	timeout  time.Duration
-	tl       *timeline
-	stats    *SinkStats
+	nc      net.Conn
+	bw      *bufio.Writer
+	u       *base.URL
+	session string
+	sender  *auth.Sender
+	cseq    int
+	timeout time.Duration
+	tl      *timeline
+	stats   *SinkStats
 
 	frameDone  bool  // the last packet written ended a frame
 	frameRecv  int64 // when the camera delivered that frame's last packet

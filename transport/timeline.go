@@ -119,4 +119,3 @@ func (t *pubTrack) jumped(p *codec.Packet) bool {
 	dWall := int64(codec.Elapsed(p.Received-t.recv, t.track.ClockRate))
 	return dIn < -5*clock || dIn-dWall > 10*clock
 }
-

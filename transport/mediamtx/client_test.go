@@ -82,4 +82,3 @@ func TestPathConfigLifecycle(t *testing.T) {
 		t.Fatalf("wrong password: %v", err)
 	}
 }
-
