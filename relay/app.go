@@ -33,6 +33,10 @@ type App struct {
 	Log *slog.Logger
 	// Env resolves ${VAR}; nil means the process environment.
 	Env func(string) (string, bool)
+	// ReconcileEvery is how often MediaMTX paths are checked for drift and
+	// loss (MediaMTX forgets API-made paths when it restarts). Zero means
+	// 10 s.
+	ReconcileEvery time.Duration
 
 	edit  sync.Mutex // one configuration change at a time (API edits, reloads)
 	cfg   atomic.Pointer[config.Config]
@@ -136,6 +140,9 @@ func (a *App) Run(ctx context.Context, reload <-chan struct{}) error {
 	if cfg.MediaMTX.API != "" {
 		a.prov = newProvisioner(&mediamtx.Client{BaseURL: cfg.MediaMTX.API, User: cfg.MediaMTX.User, Pass: cfg.MediaMTX.Pass},
 			a.statePath(), a.Log)
+		if a.ReconcileEvery > 0 {
+			a.prov.interval = a.ReconcileEvery
+		}
 		a.prov.start()
 		defer a.prov.close()
 	}

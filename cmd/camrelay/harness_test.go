@@ -44,8 +44,10 @@ type env struct {
 	logs *syncBuffer
 	app  *relay.App
 	// apiAddr is camrelay's API, when the config turns it on.
-	apiAddr    string
-	configPath string
+	apiAddr        string
+	configPath     string
+	stopRelay      func()
+	reconcileEvery time.Duration
 }
 
 func newEnv(t *testing.T, mc mtxtest.Config) *env {
@@ -101,7 +103,14 @@ func (e *env) runRelay(cfg string) *relay.App {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
-	e.app = &relay.App{ConfigPath: path, Log: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	return e.restartRelay(path)
+}
+
+// restartRelay runs camrelay on an existing configuration file.
+func (e *env) restartRelay(path string) *relay.App {
+	e.t.Helper()
+	e.app = &relay.App{ConfigPath: path, ReconcileEvery: e.reconcileEvery,
+		Log: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if err := e.app.Load(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -112,12 +121,16 @@ func (e *env) runRelay(cfg string) *relay.App {
 		e.t.Fatal(err)
 	}
 	e.apiAddr = r.apiAddr
-	e.t.Cleanup(func() {
-		cancel()
-		if err := r.wait(); err != nil {
-			e.t.Errorf("camrelay run: %v", err)
-		}
-	})
+	var once sync.Once
+	e.stopRelay = func() {
+		once.Do(func() {
+			cancel()
+			if err := r.wait(); err != nil {
+				e.t.Errorf("camrelay run: %v", err)
+			}
+		})
+	}
+	e.t.Cleanup(e.stopRelay)
 	return e.app
 }
 
