@@ -311,3 +311,12 @@ func (e *env) ffmpegDecodes(path string, seconds int) {
 		}
 	}
 }
+
+// ffmpegPublish publishes one second of the small clip with ffmpeg, an
+// independent client.
+func ffmpegPublish(url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re", "-f", "h264", "-i", clipSmall, "-t", "1", "-c", "copy",
+		"-f", "rtsp", "-rtsp_transport", "tcp", url).CombinedOutput()
+}

@@ -26,9 +26,12 @@ var version = "dev"
 const usage = `camrelay relays IP cameras into MediaMTX.
 
 Usage:
-  camrelay run -c FILE      run the relay (SIGHUP reloads FILE; SIGINT/SIGTERM stop)
-  camrelay check -c FILE    validate FILE and list the cameras, without connecting
-  camrelay version          print version information
+  camrelay run -c FILE               run the relay (FILE is watched; SIGHUP reloads it; SIGINT/SIGTERM stop)
+  camrelay check -c FILE             validate FILE and list the cameras, without connecting
+  camrelay probe URL                 connect to a camera; print tracks, codecs, size, frame rate, WebRTC readiness
+  camrelay mediamtx-config -c FILE   print the MediaMTX users and paths that match FILE
+  camrelay passwd < PASSWORD         print an argon2id hash for api.users
+  camrelay version                   print version information
 
 Run "camrelay COMMAND -h" for a command's flags.
 `
@@ -47,6 +50,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "probe":
+		return cmdProbe(args[1:], stdout, stderr)
+	case "mediamtx-config":
+		return cmdMediaMTXConfig(args[1:], stdout, stderr)
+	case "passwd":
+		return cmdPasswd(args[1:], os.Stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "camrelay %s (%s, %s/%s)%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, buildFeatures())
 		return 0
