@@ -3,8 +3,10 @@
 package libav
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/asticode/go-astiav"
 
@@ -29,7 +31,10 @@ var decoderIDs = map[string]astiav.CodecID{
 	"H265": astiav.CodecIDHevc,
 }
 
-func newVideoDecoder(codecName string) (_ *videoDecoder, err error) {
+// newVideoDecoder opens a decoder for codecName. extradata, if any, is
+// Annex-B parameter sets known out of band (from the SDP): cameras that send
+// them only there need them before the first IDR.
+func newVideoDecoder(codecName string, extradata []byte) (_ *videoDecoder, err error) {
 	installLog()
 	id, ok := decoderIDs[codecName]
 	if !ok {
@@ -50,9 +55,14 @@ func newVideoDecoder(codecName string) (_ *videoDecoder, err error) {
 	}
 	// One thread per camera: an edge box runs many cameras, so parallelism
 	// comes from running them side by side, and frame threads would add a
-	// frame of delay per thread.
+	// frame of delay per thread. Streams without B-frames then come out
+	// as they go in; streams with them come out in display order, later.
 	d.cc.SetThreadCount(1)
-	d.cc.SetFlags(d.cc.Flags().Add(astiav.CodecContextFlagLowDelay))
+	if len(extradata) > 0 {
+		if err := d.cc.SetExtraData(extradata); err != nil {
+			return nil, fmt.Errorf("decode video: parameter sets: %w", err)
+		}
+	}
 	if err := d.cc.Open(c, nil); err != nil {
 		return nil, fmt.Errorf("decode video: opening %s decoder: %w", c.Name(), err)
 	}
@@ -151,13 +161,14 @@ func (d *videoDecoder) close() {
 	}
 }
 
-// wholeJPEG reports whether b starts with SOI and ends with EOI (trailing
-// padding after EOI is allowed, as some cameras add it).
+// wholeJPEG reports whether b starts with SOI and ends with EOI (up to 1 KB
+// of padding after EOI is allowed, as some cameras add it; inside entropy
+// coded data 0xFF is never followed by 0xD9, so a cut image has no EOI).
 func wholeJPEG(b []byte) bool {
 	if len(b) < 4 || b[0] != 0xff || b[1] != 0xd8 {
 		return false
 	}
-	for i := len(b) - 1; i >= 2 && i >= len(b)-64; i-- {
+	for i := len(b) - 1; i >= 2 && i >= len(b)-1024; i-- {
 		if b[i] == 0xd9 && b[i-1] == 0xff {
 			return true
 		}
@@ -194,7 +205,7 @@ type Decoder struct {
 
 // NewDecoder makes a decoder for "H264", "H265" or "JPEG" frames.
 func NewDecoder(codecName string) (*Decoder, error) {
-	d, err := newVideoDecoder(codecName)
+	d, err := newVideoDecoder(codecName, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -243,4 +254,30 @@ func (d *Decoder) Close() {
 		d.d.close()
 		d.d = nil
 	}
+}
+
+// parameterSets returns the out-of-band parameter sets of a track's SDP
+// format parameters as Annex-B, or nil: sprop-parameter-sets for H.264,
+// sprop-vps, sprop-sps and sprop-pps for H.265.
+func parameterSets(tr codec.Track) []byte {
+	var keys []string
+	switch tr.Codec {
+	case "H264":
+		keys = []string{"sprop-parameter-sets"}
+	case "H265":
+		keys = []string{"sprop-vps", "sprop-sps", "sprop-pps"}
+	}
+	var out []byte
+	for _, k := range keys {
+		v, _ := fmtpValue(tr.FMTP, k)
+		for _, p := range strings.Split(v, ",") {
+			nal, err := base64.StdEncoding.DecodeString(strings.TrimSpace(p))
+			if err != nil || len(nal) == 0 {
+				continue
+			}
+			out = append(out, 0, 0, 0, 1)
+			out = append(out, nal...)
+		}
+	}
+	return out
 }

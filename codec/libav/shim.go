@@ -38,10 +38,26 @@ static void cr_log_install(int level) {
 	av_log_set_callback(cr_log_callback);
 }
 
+// cr_unj maps the deprecated full-range yuvj formats to their plain
+// counterparts; the range is passed separately, and swscale warns about
+// the yuvj ones.
+static int cr_unj(int f) {
+	switch (f) {
+	case AV_PIX_FMT_YUVJ420P: return AV_PIX_FMT_YUV420P;
+	case AV_PIX_FMT_YUVJ422P: return AV_PIX_FMT_YUV422P;
+	case AV_PIX_FMT_YUVJ444P: return AV_PIX_FMT_YUV444P;
+	case AV_PIX_FMT_YUVJ440P: return AV_PIX_FMT_YUV440P;
+	case AV_PIX_FMT_YUVJ411P: return AV_PIX_FMT_YUV411P;
+	}
+	return f;
+}
+
 // cr_sws_new makes a scaler from src to dst with the colour ranges given
 // before initialisation, so that swscale never picks its plain-copy path
 // when the ranges differ (full-range JPEG into limited-range H.264).
 static struct SwsContext *cr_sws_new(int sw, int sh, int sfmt, int sfull, int dw, int dh, int dfmt, int dfull, int flags) {
+	sfmt = cr_unj(sfmt);
+	dfmt = cr_unj(dfmt);
 	struct SwsContext *c = sws_alloc_context();
 	if (!c) return NULL;
 	if (av_opt_set_int(c, "srcw", sw, 0) < 0 ||
@@ -70,6 +86,30 @@ static int cr_sws_scale(struct SwsContext *c, const AVFrame *src, AVFrame *dst, 
 		planes[i] = dst->data[i] + (ptrdiff_t)sy * dst->linesize[i] + sx;
 	}
 	return sws_scale(c, (const uint8_t * const *)src->data, src->linesize, 0, src->height, planes, dst->linesize);
+}
+
+// cr_range_420 converts a full-range 4:2:0 picture into a limited-range
+// one of the same size at (x, y) of dst, through lookup tables: the MJPEG
+// camera at the output size, where swscale's general path costs several
+// times more for what is a per-sample mapping.
+static void cr_range_420(const AVFrame *src, AVFrame *dst, int x, int y) {
+	uint8_t luma[256], chroma[256]; // per call: no shared state between threads
+	int i, r, c;
+	for (i = 0; i < 256; i++) {
+		luma[i] = (uint8_t)(16 + (i * 219 + 127) / 255);
+		chroma[i] = (uint8_t)(128 + ((i - 128) * 224 + (i >= 128 ? 127 : -127)) / 255);
+	}
+	for (i = 0; i < 3; i++) {
+		const uint8_t *lut = i ? chroma : luma;
+		int w = i ? (src->width + 1) / 2 : src->width;
+		int h = i ? (src->height + 1) / 2 : src->height;
+		int ox = i ? x / 2 : x, oy = i ? y / 2 : y;
+		for (r = 0; r < h; r++) {
+			const uint8_t *s = src->data[i] + (ptrdiff_t)r * src->linesize[i];
+			uint8_t *d = dst->data[i] + (ptrdiff_t)(r + oy) * dst->linesize[i] + ox;
+			for (c = 0; c < w; c++) d[c] = lut[s[c]];
+		}
+	}
 }
 
 static int cr_is_full_range(const AVFrame *f) {
@@ -154,6 +194,7 @@ type scaler struct {
 	dstW, dstH int
 	dstFmt     astiav.PixelFormat
 	dstFull    bool
+	lut        bool // full to limited range at the same size: cr_range_420 instead of swscale
 }
 
 // swsFlags: bilinear is close to bicubic for downscaling camera pictures
@@ -179,11 +220,17 @@ func (s *scaler) reset(src *astiav.Frame, dstW, dstH int, dstFmt astiav.PixelFor
 	}
 	*s = scaler{c: c, srcW: src.Width(), srcH: src.Height(), srcFmt: src.PixelFormat(), srcFull: full,
 		dstW: dstW, dstH: dstH, dstFmt: dstFmt, dstFull: dstFull}
+	s.lut = full && !dstFull && dstW == s.srcW && dstH == s.srcH && dstFmt == astiav.PixelFormatYuv420P &&
+		(s.srcFmt == astiav.PixelFormatYuvj420P || s.srcFmt == astiav.PixelFormatYuv420P)
 	return nil
 }
 
 // scale draws src into dst at (x, y).
 func (s *scaler) scale(src, dst *astiav.Frame, x, y int) error {
+	if s.lut {
+		C.cr_range_420(avFrame(src), avFrame(dst), C.int(x), C.int(y))
+		return nil
+	}
 	if ret := C.cr_sws_scale(s.c, avFrame(src), avFrame(dst), C.int(x), C.int(y)); ret <= 0 {
 		return errors.New("swscale: scaling failed")
 	}

@@ -19,11 +19,18 @@ const ffQP2Lambda = 118
 // encodeJPEG encodes a limited-range yuv420p picture as a baseline JPEG
 // (full-range yuvj420p, as JPEG decoders expect). Snapshots are rare, so the
 // scaler and encoder live only for the call.
-func encodeJPEG(src *astiav.Frame) (_ []byte, err error) {
+func encodeJPEG(src *astiav.Frame) ([]byte, error) {
+	return encodeJPEGAs(src, astiav.PixelFormatYuvj420P)
+}
+
+// encodeJPEGAs is encodeJPEG with the JPEG's sampling given: yuvj420p,
+// yuvj422p or yuvj444p.
+func encodeJPEGAs(src *astiav.Frame, pf astiav.PixelFormat) (_ []byte, err error) {
+	installLog()
 	w, h := src.Width(), src.Height()
 	var s scaler
 	defer s.Close()
-	if err := s.reset(src, w, h, astiav.PixelFormatYuvj420P, true); err != nil {
+	if err := s.reset(src, w, h, pf, true); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	dst := astiav.AllocFrame()
@@ -33,7 +40,7 @@ func encodeJPEG(src *astiav.Frame) (_ []byte, err error) {
 	defer dst.Free()
 	dst.SetWidth(w)
 	dst.SetHeight(h)
-	dst.SetPixelFormat(astiav.PixelFormatYuvj420P)
+	dst.SetPixelFormat(pf)
 	dst.SetColorRange(astiav.ColorRangeJpeg)
 	if err := dst.AllocBuffer(0); err != nil {
 		return nil, fmt.Errorf("snapshot: allocating %dx%d picture: %w", w, h, err)
@@ -53,7 +60,7 @@ func encodeJPEG(src *astiav.Frame) (_ []byte, err error) {
 	defer cc.Free()
 	cc.SetWidth(w)
 	cc.SetHeight(h)
-	cc.SetPixelFormat(astiav.PixelFormatYuvj420P)
+	cc.SetPixelFormat(pf)
 	cc.SetTimeBase(astiav.NewRational(1, 25))
 	cc.SetThreadCount(1)
 	cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagQscale))

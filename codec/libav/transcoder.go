@@ -41,7 +41,9 @@ type transcoder struct {
 	closed bool
 	began  bool // a session is open (Begin succeeded)
 
-	dec *videoDecoder // this session's video decoder
+	dec       *videoDecoder // this session's video decoder
+	inflight  [8]inflight   // the latest frames sent to it
+	inflightN int
 
 	scl      scaler
 	canvas   *astiav.Frame // the output picture: scaled input plus bars
@@ -186,7 +188,7 @@ func (t *transcoder) Begin(tracks []codec.Track) error {
 		t.dec.close()
 		t.dec = nil
 	}
-	dec, err := newVideoDecoder(vt.Codec)
+	dec, err := newVideoDecoder(vt.Codec, parameterSets(vt))
 	if err != nil {
 		return fmt.Errorf("transcoder: %w", err)
 	}
@@ -236,6 +238,8 @@ func (t *transcoder) WriteFrame(f *codec.Frame) {
 		t.stats.dropped.Add(1)
 		return
 	}
+	t.inflight[t.inflightN%len(t.inflight)] = inflight{f.PTS, f.Received}
+	t.inflightN++
 	if err := t.dec.send(f); err != nil {
 		if err == errNoKeyframe {
 			t.stats.dropped.Add(1)
@@ -256,10 +260,31 @@ func (t *transcoder) WriteFrame(f *codec.Frame) {
 			return
 		}
 		t.stats.framesDecoded.Add(1)
-		// Decoding is synchronous for the decoders used here (one thread,
-		// low delay), so the picture is f's: its PTS and Received apply.
-		t.picture(t.dec.frame, f.PTS, f.Received)
+		pts, recv := t.origins(t.dec.frame, f)
+		t.picture(t.dec.frame, pts, recv)
 	}
+}
+
+// inflight is a frame in the decoder.
+type inflight struct {
+	pts  time.Duration
+	recv int64
+}
+
+// origins finds the PTS and Received of the frame a picture was decoded
+// from: f itself, except with B-frames, where the decoder gives pictures back
+// in display order, after later frames went in.
+func (t *transcoder) origins(fr *astiav.Frame, f *codec.Frame) (time.Duration, int64) {
+	p := fr.Pts()
+	if p == astiav.NoPtsValue || time.Duration(p) == f.PTS {
+		return f.PTS, f.Received
+	}
+	for _, e := range t.inflight {
+		if e.pts == time.Duration(p) {
+			return e.pts, e.recv
+		}
+	}
+	return time.Duration(p), f.Received
 }
 
 // picture takes one decoded picture through the timeline, the scaler and the
@@ -345,7 +370,7 @@ func (t *transcoder) encode(slot int64, recv int64, fresh bool) bool {
 		return false
 	}
 	t.clock.commit(slot)
-	if fresh {
+	if fresh && recv != 0 { // a frame without an arrival time has no latency
 		t.freshPTS, t.freshRecv, t.fresh = pts, recv, true
 	}
 	for {

@@ -514,7 +514,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestPacketLayout(t *testing.T) {
 	// avPacket reads go-astiav's Packet internals; check it sees what
 	// go-astiav's own accessors see.
-	d, err := newVideoDecoder("JPEG")
+	d, err := newVideoDecoder("JPEG", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
