@@ -17,7 +17,10 @@ import "errors"
 var ErrNotBuilt = errors.New("transcoding needs camrelay built with libav: install the FFmpeg development packages (make deps) and build with `make build` (go build -tags libav)")
 
 // Picture is the luma plane of a decoded picture: Width x Height samples,
-// row r starting at Y[r*Stride].
+// row r starting at Y[r*Stride]. Luma is all that readers of camrelay's
+// output look at (size, motion, pixel barcodes). Pictures from
+// Decoder.Decode share buffers with the Decoder: they are valid until its
+// next Decode or Close.
 type Picture struct {
 	Y             []byte
 	Stride        int

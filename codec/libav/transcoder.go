@@ -73,6 +73,8 @@ type transcoder struct {
 	}
 }
 
+var _ codec.Transcoder = (*transcoder)(nil)
+
 // New returns a codec.Transcoder writing H.264 (and audio) RTP packets to
 // out. With a configured output size it opens the encoder at once, so that
 // a missing libx264 shows here and the first Begin can announce the
