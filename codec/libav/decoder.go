@@ -76,9 +76,10 @@ func newVideoDecoder(codecName string, extradata []byte) (_ *videoDecoder, err e
 }
 
 // errNotJPEG reports input that cannot be a whole JPEG image. libav's mjpeg
-// decoder conceals a truncated image instead of failing, so a frame cut short
-// (no EOI marker) is refused before it gets there.
-var errNotJPEG = errors.New("decode video: not a whole JPEG image (SOI ... EOI)")
+// decoder conceals a truncated image instead of failing, and allocates for
+// whatever size a damaged header claims, so a frame that fails the
+// structural check is refused before it gets there.
+var errNotJPEG = errors.New("decode video: not a whole JPEG image")
 
 // errNoKeyframe reports an H.264/H.265 frame before the session's first
 // keyframe: it cannot be decoded and is skipped.
@@ -161,19 +162,13 @@ func (d *videoDecoder) close() {
 	}
 }
 
-// wholeJPEG reports whether b starts with SOI and ends with EOI (up to 1 KB
-// of padding after EOI is allowed, as some cameras add it; inside entropy
-// coded data 0xFF is never followed by 0xD9, so a cut image has no EOI).
+// wholeJPEG reports whether b is a structurally whole JPEG (codec's
+// JPEGScanner: SOI, sane segments and size, entropy data up to EOI; bytes
+// after EOI are allowed, as some cameras pad).
 func wholeJPEG(b []byte) bool {
-	if len(b) < 4 || b[0] != 0xff || b[1] != 0xd8 {
-		return false
-	}
-	for i := len(b) - 1; i >= 2 && i >= len(b)-1024; i-- {
-		if b[i] == 0xd9 && b[i-1] == 0xff {
-			return true
-		}
-	}
-	return false
+	var s codec.JPEGScanner
+	n, err := s.Next(b)
+	return err == nil && n > 0
 }
 
 // hasKeyframe reports whether an access unit can start decoding: an IDR or
