@@ -113,7 +113,12 @@ const (
 // checkAuth verifies req's Authorization against the camera's credentials
 // and the connection's current nonce.
 func checkAuth(req *base.Request, m AuthMethod, user, pass, nonce string) authResult {
-	hv := req.Header["Authorization"]
+	return checkAuthorization(string(req.Method), req.Header["Authorization"], m, user, pass, nonce)
+}
+
+// checkAuthorization verifies the Authorization header values of a request
+// (RTSP or HTTP: digests are computed the same way) with this method.
+func checkAuthorization(method string, hv []string, m AuthMethod, user, pass, nonce string) authResult {
 	if len(hv) != 1 {
 		return authMissing
 	}
@@ -145,7 +150,7 @@ func checkAuth(req *base.Request, m AuthMethod, user, pass, nonce string) authRe
 			return authMissing
 		}
 		ha1 := md5Hex(user + ":" + realm + ":" + pass)
-		ha2 := md5Hex(string(req.Method) + ":" + p["uri"])
+		ha2 := md5Hex(method + ":" + p["uri"])
 		var want string
 		switch qop := p["qop"]; {
 		case qop == "auth":

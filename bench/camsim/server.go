@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -26,6 +27,10 @@ type Server struct {
 	// are empty camsim picks a free even/odd pair on 127.0.0.1, falling back
 	// to any two free ports; an empty one alone means "127.0.0.1:0".
 	UDPRTPAddr, UDPRTCPAddr string
+
+	// MJPEGListenAddr is the HTTP listen address of the MJPEG cameras;
+	// empty means "127.0.0.1:0" (see MJPEGAddr).
+	MJPEGListenAddr string
 
 	// WriteTimeout bounds each write to a TCP session; a client that cannot
 	// take a frame within it is disconnected. The camera's clock writes to
@@ -52,6 +57,11 @@ type Server struct {
 	audio    map[string][]byte
 	conns    map[*rtspConn]struct{}
 	wg       sync.WaitGroup
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+	mjpeg   map[string]*MJPEGCamera
+	jpeg    jpegFrameSet // pre-encoded MJPEG pictures, shared by size
 }
 
 // Start opens the listeners and starts the cameras added so far.
@@ -80,24 +90,45 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("camsim: listen: %w", err)
 	}
+	haddr := s.MJPEGListenAddr
+	if haddr == "" {
+		haddr = "127.0.0.1:0"
+	}
+	hln, err := net.Listen("tcp", haddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("camsim: listen http: %w", err)
+	}
 	rtp, rtcp, err := listenUDPPair(s.UDPRTPAddr, s.UDPRTCPAddr)
 	if err != nil {
 		ln.Close()
+		hln.Close()
 		return fmt.Errorf("camsim: %w", err)
 	}
 	s.ln, s.udpRTP, s.udpRTCP = ln, rtp, rtcp
+	s.httpLn = hln
+	s.httpSrv = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 	s.rtpPort = rtp.LocalAddr().(*net.UDPAddr).Port
 	s.rtcpPort = rtcp.LocalAddr().(*net.UDPAddr).Port
 	s.started = true
 	s.initMaps()
 
 	s.wg.Go(s.acceptLoop)
+	srv := s.httpSrv
+	s.wg.Go(func() { _ = srv.Serve(hln) })
 	s.wg.Go(func() { drainUDP(rtp) })
 	s.wg.Go(func() { drainUDP(rtcp) })
 	for _, c := range s.cameras {
 		c.start()
 	}
-	s.log.Info("camsim listening", "rtsp", ln.Addr().String(), "udp_rtp", s.rtpPort, "udp_rtcp", s.rtcpPort)
+	for _, c := range s.mjpeg {
+		c.start()
+	}
+	s.log.Info("camsim listening", "rtsp", ln.Addr().String(), "http", hln.Addr().String(), "udp_rtp", s.rtpPort, "udp_rtcp", s.rtcpPort)
 	return nil
 }
 
@@ -107,6 +138,7 @@ func (s *Server) initMaps() {
 		s.clips = make(map[string]*Clip)
 		s.audio = make(map[string][]byte)
 		s.conns = make(map[*rtspConn]struct{})
+		s.mjpeg = make(map[string]*MJPEGCamera)
 	}
 }
 
@@ -209,18 +241,39 @@ func (s *Server) Close() {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	mcams := make([]*MJPEGCamera, 0, len(s.mjpeg))
+	for _, c := range s.mjpeg {
+		mcams = append(mcams, c)
+	}
 	if s.ln != nil {
 		s.ln.Close()
 		s.udpRTP.Close()
 		s.udpRTCP.Close()
 	}
+	srv := s.httpSrv
 	s.mu.Unlock()
 
 	// Connections first: that unblocks any clock stuck in a write.
+	if srv != nil {
+		// Closes the listener and the connections net/http still owns (a
+		// client between requests, after a 401); streams were hijacked
+		// and are the cameras' to close.
+		srv.Close()
+	}
 	for _, c := range conns {
 		c.close()
 	}
+	for _, c := range mcams {
+		// No new streams from handlers already past the closed check.
+		c.mu.Lock()
+		c.removed = true
+		c.mu.Unlock()
+		c.Drop()
+	}
 	for _, c := range cams {
+		c.stopClock()
+	}
+	for _, c := range mcams {
 		c.stopClock()
 	}
 	s.wg.Wait()
