@@ -1,6 +1,3 @@
-// Package auth holds camrelay's credentials and tokens: password hashes in
-// the formats MediaMTX writes (plain, sha256:, argon2:), and (issue 5) the
-// JWT issuer, JWKS and revocation.
 package auth
 
 import (

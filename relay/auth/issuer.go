@@ -1,0 +1,592 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Defaults of IssuerOptions.
+const (
+	DefaultTTL    = time.Hour
+	DefaultLeeway = 10 * time.Second
+	maxLeeway     = 5 * time.Minute
+	// refreshTimeout bounds one OnRotate call made in the background.
+	refreshTimeout = 30 * time.Second
+	// maintainEvery is how often Start's loop prunes and checks rotation.
+	maintainEvery = time.Minute
+)
+
+// IssuerOptions configure an Issuer. The zero value (but KeyFile) is a
+// working configuration.
+type IssuerOptions struct {
+	// KeyFile holds the signing keys (see the package documentation for its
+	// format). It is created, mode 0600, on first start, and refused when
+	// group or others may read it. Empty keeps keys in memory only: every
+	// start then has new keys (tests, one-off tools).
+	KeyFile string
+	// Algorithm signs new tokens: EdDSA (default) or RS256. When the
+	// current key has another algorithm, NewIssuer rotates to a key of this
+	// one.
+	Algorithm Algorithm
+	// RSABits is the size of new RSA keys; 0 means 2048, the minimum.
+	RSABits int
+	// DefaultTTL is the lifetime of a token when the request names none; 0
+	// means one hour.
+	DefaultTTL time.Duration
+	// MaxTTL caps every lifetime (Mint included); 0 means DefaultTTL. It
+	// also bounds how long a retired key stays in the JWKS, and how long a
+	// token stays usable in MediaMTX's jwt mode after it is revoked.
+	MaxTTL time.Duration
+	// ClaimKey is the claim holding the permissions; empty means
+	// mediamtx_permissions (MediaMTX's authJWTClaimKey default).
+	ClaimKey string
+	// Leeway is the clock skew allowed on exp, nbf and iat; 0 means 10 s,
+	// negative means none. At most 5 minutes.
+	Leeway time.Duration
+	// DenyFile keeps revocations across restarts (see the package
+	// documentation); empty keeps them in memory only.
+	DenyFile string
+	// RotateEvery, when positive, makes Start's loop rotate the signing key
+	// once it has signed for this long (counted from its activation, so
+	// across restarts).
+	RotateEvery time.Duration
+	// OnRotate is called by Rotate after the new key is published in the
+	// JWKS and before it signs: the place to make verifiers fetch the JWKS
+	// again (MediaMTX does not on an unknown kid; see MediaMTXRefresher).
+	// Start calls it too when NewIssuer had to create a new key.
+	OnRotate func(ctx context.Context, is *Issuer) error
+	// Logger gets key rotations and maintenance errors (never keys or
+	// tokens); nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Issuer signs and verifies camrelay's tokens and keeps the signing keys and
+// the deny list. Its methods are safe for concurrent use.
+type Issuer struct {
+	o   IssuerOptions
+	log *slog.Logger
+
+	rotateMu sync.Mutex // one rotation at a time
+
+	mu      sync.RWMutex
+	keys    []*signingKey // published: current, pending and retired keys
+	current *signingKey
+
+	deny *denyList
+
+	// createdOnLoad: NewIssuer made a new key, which verifiers have not
+	// seen yet; Start calls OnRotate once.
+	createdOnLoad bool
+
+	lifeMu  sync.Mutex
+	started bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// reservedClaims cannot be the permission claim: they have their own
+// meaning.
+var reservedClaims = map[string]bool{"sub": true, "iat": true, "nbf": true, "exp": true, "jti": true,
+	"iss": true, "aud": true}
+
+// NewIssuer loads (or creates) the keys and the deny list. It makes no
+// network call: after a key change it leaves OnRotate to Start.
+func NewIssuer(o IssuerOptions) (*Issuer, error) {
+	if o.Algorithm == "" {
+		o.Algorithm = EdDSA
+	}
+	if !o.Algorithm.Valid() {
+		return nil, fmt.Errorf("auth: algorithm %q: want EdDSA or RS256", o.Algorithm)
+	}
+	if o.Algorithm == RS256 && o.RSABits != 0 && o.RSABits < minRSABits {
+		return nil, fmt.Errorf("auth: rsa bits: at least %d", minRSABits)
+	}
+	if o.DefaultTTL == 0 {
+		o.DefaultTTL = DefaultTTL
+	}
+	if o.MaxTTL == 0 {
+		o.MaxTTL = o.DefaultTTL
+	}
+	switch {
+	case o.DefaultTTL < time.Second || o.MaxTTL < time.Second:
+		return nil, errors.New("auth: token lifetimes must be at least 1s")
+	case o.DefaultTTL > o.MaxTTL:
+		return nil, fmt.Errorf("auth: default ttl %s exceeds max ttl %s", o.DefaultTTL, o.MaxTTL)
+	}
+	if o.ClaimKey == "" {
+		o.ClaimKey = DefaultClaimKey
+	}
+	if reservedClaims[o.ClaimKey] || !utf8.ValidString(o.ClaimKey) || len(o.ClaimKey) > 64 {
+		return nil, fmt.Errorf("auth: claim key %q cannot hold permissions", o.ClaimKey)
+	}
+	switch {
+	case o.Leeway == 0:
+		o.Leeway = DefaultLeeway
+	case o.Leeway < 0:
+		o.Leeway = 0
+	case o.Leeway > maxLeeway:
+		return nil, fmt.Errorf("auth: leeway %s: at most %s", o.Leeway, maxLeeway)
+	}
+	if o.RotateEvery < 0 {
+		return nil, errors.New("auth: rotate every: must not be negative")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	is := &Issuer{o: o, log: o.Logger}
+	if is.log == nil {
+		is.log = slog.New(slog.DiscardHandler)
+	}
+	if err := is.loadKeys(); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	d, err := newDenyList(o.DenyFile, o.Now())
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	is.deny = d
+	return is, nil
+}
+
+// loadKeys reads the key file, drops keys nobody can hold a token of any
+// more, and makes the newest unretired key of the configured algorithm
+// current, creating one if there is none.
+func (is *Issuer) loadKeys() error {
+	now := is.o.Now()
+	var keys []*signingKey
+	if is.o.KeyFile != "" {
+		var err error
+		if keys, err = loadKeys(is.o.KeyFile); err != nil {
+			return err
+		}
+	}
+	changed := false
+	var kept []*signingKey
+	for _, k := range keys {
+		if !k.dropAfter.IsZero() && !k.dropAfter.After(now) {
+			changed = true
+			continue
+		}
+		kept = append(kept, k)
+	}
+	keys = kept
+	var cur *signingKey
+	for _, k := range keys {
+		if k.retired.IsZero() && (cur == nil || k.created.After(cur.created)) {
+			cur = k
+		}
+	}
+	if cur == nil || cur.alg != is.o.Algorithm {
+		k, err := generateKey(is.o.Algorithm, is.o.RSABits, now)
+		if err != nil {
+			return err
+		}
+		k.activated = now
+		keys = append(keys, k)
+		cur = k
+		changed = true
+		is.createdOnLoad = true
+	}
+	if cur.activated.IsZero() {
+		// Published by a rotation that did not finish: verifiers may not
+		// have it yet.
+		cur.activated = now
+		changed = true
+		is.createdOnLoad = true
+	}
+	for _, k := range keys {
+		if k != cur && k.retired.IsZero() {
+			is.retire(k, now)
+			changed = true
+		}
+	}
+	is.keys, is.current = keys, cur
+	if changed && is.o.KeyFile != "" {
+		return saveKeys(is.o.KeyFile, keys)
+	}
+	return nil
+}
+
+// retire stops k from signing; its public key stays published until every
+// token it can have signed has expired.
+func (is *Issuer) retire(k *signingKey, now time.Time) {
+	k.retired = now
+	k.dropAfter = now.Add(is.o.MaxTTL + is.o.Leeway)
+}
+
+// Options are the options in effect, defaults filled in.
+func (is *Issuer) Options() IssuerOptions { return is.o }
+
+// KeyID is the kid of the key that signs now.
+func (is *Issuer) KeyID() string {
+	is.mu.RLock()
+	defer is.mu.RUnlock()
+	return is.current.kid
+}
+
+// MintRequest says what token to make.
+type MintRequest struct {
+	// Subject is the sub claim: the user name, or who the token is for.
+	Subject string
+	// Permissions go into the permission claim; at least one.
+	Permissions Permissions
+	// TTL is the lifetime; 0 means DefaultTTL. More than MaxTTL is an error.
+	TTL time.Duration
+}
+
+// Mint signs a token. It trusts its caller: checking that the caller may
+// have these permissions is the token endpoint's work (or the command
+// line's, which reads the key file).
+func (is *Issuer) Mint(req MintRequest) (string, Claims, error) {
+	if req.Subject == "" || len(req.Subject) > maxStringClaim || !utf8.ValidString(req.Subject) ||
+		stringHasControl(req.Subject) {
+		return "", Claims{}, errors.New("auth: mint: subject must be 1 to 256 bytes of text")
+	}
+	if len(req.Permissions) == 0 {
+		return "", Claims{}, errors.New("auth: mint: no permissions")
+	}
+	if len(req.Permissions) > maxPermissions {
+		return "", Claims{}, fmt.Errorf("auth: mint: more than %d permissions", maxPermissions)
+	}
+	if err := req.Permissions.Validate(); err != nil {
+		return "", Claims{}, fmt.Errorf("auth: mint: %w", err)
+	}
+	ttl := req.TTL
+	if ttl == 0 {
+		ttl = is.o.DefaultTTL
+	}
+	if ttl < time.Second {
+		return "", Claims{}, errors.New("auth: mint: ttl must be at least 1s")
+	}
+	if ttl > is.o.MaxTTL {
+		return "", Claims{}, fmt.Errorf("auth: mint: ttl %s exceeds the maximum %s", ttl, is.o.MaxTTL)
+	}
+	now := is.o.Now().Truncate(time.Second)
+	c := Claims{
+		Subject:     req.Subject,
+		ID:          newJTI(),
+		IssuedAt:    now,
+		NotBefore:   now,
+		Expiry:      now.Add(ttl),
+		Permissions: append(Permissions(nil), req.Permissions...),
+	}
+	// After "revoke every token of this user", tokens issued before the
+	// cut-off (the next whole second) are refused; one minted within that
+	// second must not be, so its iat moves to the cut-off. nbf stays at
+	// now, which MediaMTX checks without leeway.
+	if cut := is.deny.cutoff(req.Subject); c.IssuedAt.Before(cut) {
+		c.IssuedAt = cut
+	}
+	is.mu.RLock()
+	k := is.current
+	is.mu.RUnlock()
+	tok, err := encodeToken(k, c, is.o.ClaimKey)
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("auth: mint: %w", err)
+	}
+	if len(tok) > MaxTokenLen {
+		return "", Claims{}, fmt.Errorf("auth: mint: token of %d bytes is over the %d limit (too many permissions)", len(tok), MaxTokenLen)
+	}
+	c.KeyID, c.Algorithm = k.kid, k.alg
+	return tok, c, nil
+}
+
+func stringHasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func newJTI() string {
+	b := make([]byte, 16)
+	rand.Read(b) // never fails (crypto/rand panics instead)
+	return b64(b)
+}
+
+// Verify checks a token completely: form, algorithm (that of the key the kid
+// names; never none or HS*), signature, claims (strictly), exp and nbf with
+// the leeway, iat not in the future, and the deny list.
+func (is *Issuer) Verify(token string) (Claims, error) {
+	c, err := is.verifySignature(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	now := is.o.Now()
+	lw := is.o.Leeway
+	switch {
+	case !now.Before(c.Expiry.Add(lw)):
+		return Claims{}, fmt.Errorf("%w at %s", ErrExpired, c.Expiry.UTC().Format(time.RFC3339))
+	case c.NotBefore.After(now.Add(lw)):
+		return Claims{}, fmt.Errorf("%w before %s", ErrNotYetValid, c.NotBefore.UTC().Format(time.RFC3339))
+	case c.IssuedAt.After(now.Add(max(lw, time.Second))):
+		// At least a second: Mint moves iat up to a whole-second cut-off
+		// after RevokeUser.
+		return Claims{}, fmt.Errorf("%w: iat is in the future", ErrClaims)
+	}
+	if err := is.deny.check(c); err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}
+
+// verifySignature checks everything but time and revocation.
+func (is *Issuer) verifySignature(token string) (Claims, error) {
+	raw, err := parseCompact(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	alg := Algorithm(raw.header.Alg)
+	if !alg.Valid() {
+		return Claims{}, fmt.Errorf("%w: %q", ErrAlgorithm, raw.header.Alg)
+	}
+	k := is.publishedKey(raw.header.Kid)
+	if k == nil {
+		return Claims{}, ErrUnknownKey
+	}
+	if k.alg != alg {
+		return Claims{}, fmt.Errorf("%w: %s for a %s key", ErrAlgorithm, alg, k.alg)
+	}
+	if len(raw.sig) == 0 || !k.verify(raw.input, raw.sig) {
+		return Claims{}, ErrSignature
+	}
+	c, err := decodeClaims(raw.payload, is.o.ClaimKey)
+	if err != nil {
+		return Claims{}, err
+	}
+	c.KeyID, c.Algorithm = k.kid, k.alg
+	return c, nil
+}
+
+// publishedKey finds a key by kid among those still published.
+func (is *Issuer) publishedKey(kid string) *signingKey {
+	now := is.o.Now()
+	is.mu.RLock()
+	defer is.mu.RUnlock()
+	for _, k := range is.keys {
+		if k.kid == kid && (k.dropAfter.IsZero() || now.Before(k.dropAfter)) {
+			return k
+		}
+	}
+	return nil
+}
+
+// JWKS is the JSON Web Key Set of the published public keys: the current
+// one, one being rotated in, and retired ones until their tokens have
+// expired. It holds no private material.
+func (is *Issuer) JWKS() []byte {
+	now := is.o.Now()
+	set := struct {
+		Keys []jwk `json:"keys"`
+	}{Keys: []jwk{}}
+	is.mu.RLock()
+	for _, k := range is.keys {
+		if k.dropAfter.IsZero() || now.Before(k.dropAfter) {
+			set.Keys = append(set.Keys, k.jwk)
+		}
+	}
+	is.mu.RUnlock()
+	b, _ := json.Marshal(set) // strings only: cannot fail
+	return b
+}
+
+// Rotate makes a new key current. The new public key is published first and
+// OnRotate is called (to make verifiers fetch the JWKS); then the new key
+// starts signing and the old one is retired, staying in the JWKS until every
+// token it signed has expired. The key changes even when OnRotate fails; the
+// error says so, and the caller may refresh verifiers again.
+func (is *Issuer) Rotate(ctx context.Context) error {
+	is.rotateMu.Lock()
+	defer is.rotateMu.Unlock()
+	now := is.o.Now()
+	k, err := generateKey(is.o.Algorithm, is.o.RSABits, now)
+	if err != nil {
+		return fmt.Errorf("auth: rotate: %w", err)
+	}
+	is.mu.Lock()
+	is.keys = append(is.keys, k)
+	err = is.saveLocked()
+	is.mu.Unlock()
+	if err != nil {
+		is.mu.Lock()
+		is.keys = is.keys[:len(is.keys)-1]
+		is.mu.Unlock()
+		return fmt.Errorf("auth: rotate: %w", err)
+	}
+	var hookErr error
+	if is.o.OnRotate != nil {
+		hookErr = is.o.OnRotate(ctx, is)
+	}
+	is.mu.Lock()
+	now = is.o.Now()
+	old := is.current
+	k.activated = now
+	is.retire(old, now)
+	is.current = k
+	err = is.saveLocked()
+	is.mu.Unlock()
+	is.log.Info("auth: signing key rotated", "kid", k.kid, "alg", string(k.alg), "previous", old.kid,
+		"previous_published_until", old.dropAfter.UTC().Format(time.RFC3339))
+	if err != nil {
+		// In memory the rotation holds; on disk the new key is already
+		// there, and a restart makes it current.
+		return fmt.Errorf("auth: rotate: %w", err)
+	}
+	if hookErr != nil {
+		return fmt.Errorf("auth: rotated to key %s, but refreshing verifiers failed: %w", k.kid, hookErr)
+	}
+	return nil
+}
+
+func (is *Issuer) saveLocked() error {
+	if is.o.KeyFile == "" {
+		return nil
+	}
+	return saveKeys(is.o.KeyFile, is.keys)
+}
+
+// Prune drops retired keys whose tokens have all expired (they have already
+// left the JWKS) and expired deny-list entries, and rewrites the files.
+// Start's loop calls it every minute.
+func (is *Issuer) Prune() error {
+	now := is.o.Now()
+	is.mu.Lock()
+	var kept []*signingKey
+	for _, k := range is.keys {
+		if k == is.current || k.dropAfter.IsZero() || now.Before(k.dropAfter) {
+			kept = append(kept, k)
+		}
+	}
+	var err error
+	if len(kept) != len(is.keys) {
+		is.keys = kept
+		err = is.saveLocked()
+	}
+	is.mu.Unlock()
+	return errors.Join(err, is.deny.prune(now))
+}
+
+// RevokeID denies the token with this jti. Without the token its expiry is
+// unknown, so the entry is kept for the longest lifetime a token can have.
+func (is *Issuer) RevokeID(jti string) error {
+	if jti == "" || len(jti) > maxStringClaim {
+		return errors.New("auth: revoke: bad jti")
+	}
+	now := is.o.Now()
+	return is.deny.revokeToken(jti, now.Add(is.o.MaxTTL+is.o.Leeway), now)
+}
+
+// RevokeToken denies a token it verifies the signature of; the entry is kept
+// until the token expires. An expired token needs nothing and is accepted.
+func (is *Issuer) RevokeToken(token string) (Claims, error) {
+	c, err := is.verifySignature(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	now := is.o.Now()
+	until := c.Expiry.Add(is.o.Leeway)
+	if !until.After(now) {
+		return c, nil
+	}
+	return c, is.deny.revokeToken(c.ID, until, now)
+}
+
+// RevokeUser denies every token of user issued up to now. Tokens minted
+// afterwards work.
+func (is *Issuer) RevokeUser(user string) error {
+	if user == "" || len(user) > maxStringClaim {
+		return errors.New("auth: revoke: bad user")
+	}
+	now := is.o.Now()
+	// Tokens carry whole seconds: every token issued so far has iat <= the
+	// current second.
+	before := now.Truncate(time.Second).Add(time.Second)
+	return is.deny.revokeUser(user, before, before.Add(is.o.MaxTTL+is.o.Leeway), now)
+}
+
+// Start runs the maintenance loop: OnRotate once if NewIssuer created a key,
+// then every minute Prune, and Rotate when RotateEvery says so. Close stops
+// it. Starting twice does nothing.
+func (is *Issuer) Start() {
+	is.lifeMu.Lock()
+	defer is.lifeMu.Unlock()
+	if is.started {
+		return
+	}
+	is.started = true
+	is.stop, is.done = make(chan struct{}), make(chan struct{})
+	go is.run()
+}
+
+// Close stops the loop Start began and waits for it.
+func (is *Issuer) Close() {
+	is.lifeMu.Lock()
+	defer is.lifeMu.Unlock()
+	if !is.started || is.stop == nil {
+		return
+	}
+	close(is.stop)
+	<-is.done
+	is.stop = nil
+}
+
+func (is *Issuer) run() {
+	defer close(is.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-is.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if is.createdOnLoad && is.o.OnRotate != nil {
+		rctx, rcancel := context.WithTimeout(ctx, refreshTimeout)
+		if err := is.o.OnRotate(rctx, is); err != nil {
+			is.log.Warn("auth: refreshing verifiers after a new key failed", "err", err)
+		}
+		rcancel()
+	}
+	tick := time.NewTicker(maintainEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-is.stop:
+			return
+		case <-tick.C:
+		}
+		if err := is.Prune(); err != nil {
+			is.log.Warn("auth: prune", "err", err)
+		}
+		if is.rotateDue() {
+			rctx, rcancel := context.WithTimeout(ctx, refreshTimeout)
+			if err := is.Rotate(rctx); err != nil {
+				is.log.Warn("auth: scheduled rotation", "err", err)
+			}
+			rcancel()
+		}
+	}
+}
+
+func (is *Issuer) rotateDue() bool {
+	if is.o.RotateEvery <= 0 {
+		return false
+	}
+	is.mu.RLock()
+	activated := is.current.activated
+	is.mu.RUnlock()
+	return !is.o.Now().Before(activated.Add(is.o.RotateEvery))
+}
