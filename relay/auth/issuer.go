@@ -248,6 +248,15 @@ type MintRequest struct {
 // have these permissions is the token endpoint's work (or the command
 // line's, which reads the key file).
 func (is *Issuer) Mint(req MintRequest) (string, Claims, error) {
+	is.mu.RLock()
+	k := is.current
+	is.mu.RUnlock()
+	return is.mintWith(k, req)
+}
+
+// mintWith signs with a given published key: the MediaMTX refresher uses
+// a key MediaMTX already knows.
+func (is *Issuer) mintWith(k *signingKey, req MintRequest) (string, Claims, error) {
 	if req.Subject == "" || len(req.Subject) > maxStringClaim || !utf8.ValidString(req.Subject) ||
 		stringHasControl(req.Subject) {
 		return "", Claims{}, errors.New("auth: mint: subject must be 1 to 256 bytes of text")
@@ -287,9 +296,6 @@ func (is *Issuer) Mint(req MintRequest) (string, Claims, error) {
 	if cut := is.deny.cutoff(req.Subject); c.IssuedAt.Before(cut) {
 		c.IssuedAt = cut
 	}
-	is.mu.RLock()
-	k := is.current
-	is.mu.RUnlock()
 	tok, err := encodeToken(k, c, is.o.ClaimKey)
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("auth: mint: %w", err)
@@ -381,6 +387,23 @@ func (is *Issuer) publishedKey(kid string) *signingKey {
 		}
 	}
 	return nil
+}
+
+// signersNewestFirst lists the current key, then the other published keys
+// from the newest, with how long each may still sign for (until it leaves
+// the JWKS).
+func (is *Issuer) signersNewestFirst() []*signingKey {
+	now := is.o.Now()
+	is.mu.RLock()
+	defer is.mu.RUnlock()
+	out := []*signingKey{is.current}
+	for i := len(is.keys) - 1; i >= 0; i-- {
+		k := is.keys[i]
+		if k != is.current && !k.activated.IsZero() && (k.dropAfter.IsZero() || now.Before(k.dropAfter)) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // JWKS is the JSON Web Key Set of the published public keys: the current

@@ -164,26 +164,30 @@ func (p phc) params() phcParams {
 	return phcParams{variant: p.variant, memory: p.memory, time: p.time, threads: p.threads, keyLen: len(p.hash)}
 }
 
-// dummy is the hash of a random password nobody knows, with these
-// parameters.
+// dummy is a credential with these parameters that no password matches: a
+// random salt and random hash bytes (checking costs what a real hash costs;
+// making it costs nothing).
 func (pp phcParams) dummy() (Credential, error) {
-	pw := make([]byte, 32)
 	salt := make([]byte, 16)
-	if _, err := rand.Read(pw); err != nil {
-		return "", err
-	}
+	sum := make([]byte, pp.keyLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	return pp.hash(string(pw), salt), nil
+	if _, err := rand.Read(sum); err != nil {
+		return "", err
+	}
+	return pp.format(salt, sum), nil
 }
 
 // hash renders password hashed with these parameters as an "argon2:"
 // credential.
 func (pp phcParams) hash(password string, salt []byte) Credential {
 	p := phc{variant: pp.variant, memory: pp.memory, time: pp.time, threads: pp.threads, salt: salt}
-	p.hash = p.deriveLen(password, uint32(pp.keyLen))
+	return pp.format(salt, p.deriveLen(password, uint32(pp.keyLen)))
+}
+
+func (pp phcParams) format(salt, sum []byte) Credential {
 	enc := base64.RawStdEncoding
 	return Credential(fmt.Sprintf("argon2:$%s$v=%d$m=%d,t=%d,p=%d$%s$%s", pp.variant,
-		argon2.Version, p.memory, p.time, p.threads, enc.EncodeToString(p.salt), enc.EncodeToString(p.hash)))
+		argon2.Version, pp.memory, pp.time, pp.threads, enc.EncodeToString(salt), enc.EncodeToString(sum)))
 }
