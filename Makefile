@@ -19,6 +19,11 @@ RACE_PKGS := ./relay/... ./transport/... ./codec/... ./bench/camsim/... ./cmd/ca
 
 STATICCHECK_VERSION := v0.8.2
 
+# Build with libav (in-process transcoding) when the FFmpeg development
+# libraries are there; without them camrelay is pure Go and refuses
+# transcoding cameras. Evaluated in each recipe, after `deps` ran.
+TAGS = $$(pkg-config --exists libavcodec libavformat libavutil libswscale libavfilter libswresample 2>/dev/null && echo -tags libav)
+
 .PHONY: all deps mediamtx build test demo bench lint clean
 
 all: build
@@ -39,24 +44,26 @@ mediamtx:
 	@scripts/build-mediamtx.sh >/dev/null && echo "mediamtx: $$(scripts/build-mediamtx.sh)"
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+	$(GO) build $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 test: deps mediamtx
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -race -short -timeout 20m $(RACE_PKGS)
+	$(GO) vet $(TAGS) ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+	$(GO) test $(TAGS) -count=1 -timeout 30m ./...
+	$(GO) test $(TAGS) -count=1 -race -short -timeout 30m $(RACE_PKGS)
 
 demo: deps mediamtx build
 	@scripts/demo.sh
 
 bench: deps mediamtx
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./relay/ring/ ./codec/ ./bench/ ./bench/camsim/
+	$(GO) test $(TAGS) -run '^$$' -bench . -benchmem -count 1 ./relay/ring/ ./codec/ ./codec/libav/ ./bench/ ./bench/camsim/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet $(TAGS) ./...
 	@command -v staticcheck >/dev/null || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	staticcheck ./...
+	staticcheck $(TAGS) ./...
+	CGO_ENABLED=0 staticcheck ./...
 
 clean:
 	rm -rf $(BIN)

@@ -45,8 +45,8 @@ func newCopyPath(b *testing.B) *copyPath {
 	p.pkts = PacketizeClip(clip, 1400)
 	p.tsPerLoop = uint32(clip.Frames()) * 3600
 	p.seqPerLoop = uint16(len(p.pkts))
-	p.in = transport.NewIngest(p.ring, &p.src, h264Track)
-	p.in.Start()
+	p.in = transport.NewIngest(p.ring, &p.src)
+	p.in.Begin(h264Track)
 	pub := &transport.RTSPPublisher{URL: srv.url("bench"), Stats: &p.sink}
 	rd := p.ring.NewReader(ring.NextSync)
 	ctx, cancel := context.WithCancel(context.Background())

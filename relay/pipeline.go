@@ -185,6 +185,9 @@ func (p *pipeline) stop() {
 	p.mu.Unlock()
 	p.cancel()
 	p.done.Wait()
+	if p.transcoder != nil {
+		p.transcoder.Close() // after the source loop: nothing writes to it any more
+	}
 	p.mu.Lock()
 	p.state, p.since = StateStopped, time.Now()
 	p.sinkState, p.sinkSince = SinkStopped, time.Now()

@@ -38,6 +38,8 @@ type CameraStatus struct {
 	Sink SinkStatus `json:"sink"`
 
 	Mode string `json:"mode,omitempty"`
+	// Transcode is the transcoder's side, for mode: transcode.
+	Transcode *TranscodeStatus `json:"transcode,omitempty"`
 	// Viewers is how many readers MediaMTX has on the camera's path, when
 	// camrelay can ask MediaMTX (mediamtx.api).
 	Viewers *int `json:"viewers,omitempty"`
@@ -128,5 +130,8 @@ func (p *pipeline) status() CameraStatus {
 	st.Sink.Sessions, st.Sink.Packets, st.Sink.Frames = k.Sessions.Load(), k.Packets.Load(), k.Frames.Load()
 	st.Sink.Dropped, st.Sink.Rebases = k.Dropped.Load(), k.Rebases.Load()
 	st.Sink.LatencyP50, st.Sink.LatencyP99 = k.Latency.Quantile(0.5), k.Latency.Quantile(0.99)
+	if p.transcoder != nil {
+		st.Transcode = transcodeStatus(p.transcoder.Stats())
+	}
 	return st
 }

@@ -275,13 +275,21 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 		newSink = DefaultSink
 	}
 	var err error
-	if p.source, err = newSource(cam, &p.srcStats, p.log); err != nil {
+	if cam.Mode == config.ModeTranscode && s.NewSource == nil {
+		p.transcoder, p.source, err = newTranscoding(cam, p.ring, &p.srcStats, p.log)
+	} else {
+		p.source, err = newSource(cam, &p.srcStats, p.log)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("camera %q: source: %w", cam.Name, err)
 	}
 	if cam.OnDemand {
 		return p, nil // served by the RTSP server when demanded: no sink of its own
 	}
 	if p.sink, err = newSink(cam, &p.sinkStats, p.log); err != nil {
+		if p.transcoder != nil {
+			p.transcoder.Close()
+		}
 		return nil, fmt.Errorf("camera %q: output: %w", cam.Name, err)
 	}
 	return p, nil

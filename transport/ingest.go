@@ -9,6 +9,16 @@ import (
 	"github.com/camrelay/camrelay/codec"
 )
 
+// RTPSink takes the RTP packets of a source session as they come off the
+// camera: an Ingest (copy mode: into the ring) or a Depacketizer (transcode
+// mode: access units into a transcoder). Begin may refuse the tracks.
+type RTPSink interface {
+	Begin(tracks []codec.Track) error
+	// NoteSPS hands over a parameter set known from the SDP.
+	NoteSPS(track int, sps []byte)
+	WriteRTP(track int, pkt *rtp.Packet, now int64)
+}
+
 // Ingest is the packet path of a source session: it takes the camera's RTP
 // packets, flags keyframe starts, re-fragments packets over
 // codec.MaxPayload (or drops and counts those it cannot split), notes the
@@ -36,13 +46,21 @@ type trackState struct {
 	lastSPS []byte
 }
 
-// NewIngest prepares the packet path for a session with these tracks. It
-// does not announce them: call Start when packets are about to flow.
-func NewIngest(w PacketWriter, stats *SourceStats, tracks []codec.Track) *Ingest {
+// NewIngest prepares the packet path of a source that writes into w.
+func NewIngest(w PacketWriter, stats *SourceStats) *Ingest {
 	if stats == nil {
 		stats = &SourceStats{}
 	}
-	in := &Ingest{w: w, stats: stats, tracks: tracks}
+	return &Ingest{w: w, stats: stats}
+}
+
+// Begin starts a session with these tracks and announces them to the
+// writer: a new epoch begins. It never fails.
+func (in *Ingest) Begin(tracks []codec.Track) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.tracks = tracks
+	in.state = in.state[:0]
 	hasVideo := false
 	for _, t := range tracks {
 		hasVideo = hasVideo || t.Kind == codec.KindVideo
@@ -54,13 +72,12 @@ func NewIngest(w PacketWriter, stats *SourceStats, tracks []codec.Track) *Ingest
 			sync:  codec.SyncDetector{Codec: t.Codec, AlwaysSync: !hasVideo},
 		})
 	}
-	return in
+	in.w.SetTracks(tracks)
+	return nil
 }
 
-// Start announces the tracks to the writer: a new epoch begins.
-func (in *Ingest) Start() { in.w.SetTracks(in.tracks) }
-
-// NoteSPS records a parameter set known out of band (from the SDP).
+// NoteSPS records a parameter set known out of band (from the SDP), for
+// the picture size in the status.
 func (in *Ingest) NoteSPS(track int, sps []byte) {
 	in.mu.Lock()
 	defer in.mu.Unlock()

@@ -124,8 +124,8 @@ func TestRTSPServerServesOnDemand(t *testing.T) {
 			}
 			demanded.Add(1)
 			r := newMemRing()
-			in := NewIngest(r, nil, []codec.Track{{Kind: codec.KindVideo, Codec: "H264", ClockRate: 90000, PayloadType: 96, RTPMap: "H264/90000", FMTP: map[string]string{"packetization-mode": "1"}}})
-			in.Start()
+			in := NewIngest(r, nil)
+			in.Begin([]codec.Track{{Kind: codec.KindVideo, Codec: "H264", ClockRate: 90000, PayloadType: 96, RTPMap: "H264/90000", FMTP: map[string]string{"packetization-mode": "1"}}})
 			fctx, fcancel := context.WithCancel(ctx)
 			wg.Add(1)
 			go func() { defer wg.Done(); feedH264(fctx, in) }()

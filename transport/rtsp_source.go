@@ -85,17 +85,24 @@ func (s *RTSPSource) stallTimeout() time.Duration {
 	return 5 * time.Second
 }
 
-// Run connects, reads until the session fails, stalls or ctx ends, and
-// returns why (nil when ctx ended). Errors never contain credentials.
+// Run connects, copies every packet into w until the session fails, stalls
+// or ctx ends, and returns why (nil when ctx ended). Errors never contain
+// credentials.
 func (s *RTSPSource) Run(ctx context.Context, w PacketWriter) error {
-	err := s.run(ctx, w)
+	return s.RunRTP(ctx, NewIngest(w, s.Stats))
+}
+
+// RunRTP is Run with the packets going to any RTPSink, e.g. a Depacketizer
+// that feeds a transcoder.
+func (s *RTSPSource) RunRTP(ctx context.Context, sink RTPSink) error {
+	err := s.run(ctx, sink)
 	if ctx.Err() != nil {
 		return nil
 	}
 	return Scrub(err, s.URL)
 }
 
-func (s *RTSPSource) run(ctx context.Context, w PacketWriter) error {
+func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 	u, err := base.ParseURL(s.URL)
 	if err != nil {
 		return fmt.Errorf("invalid source URL %s: %w", RedactURL(s.URL), err)
@@ -190,7 +197,9 @@ func (s *RTSPSource) run(ctx context.Context, w PacketWriter) error {
 	if len(medias) == 0 {
 		return errors.New("describe: the camera offers no usable media")
 	}
-	in := NewIngest(w, stats, tracks)
+	if err := in.Begin(tracks); err != nil {
+		return err
+	}
 	for i, m := range medias {
 		switch f := m.Formats[0].(type) {
 		case *format.H264:
@@ -208,7 +217,6 @@ func (s *RTSPSource) run(ctx context.Context, w PacketWriter) error {
 		c.OnPacketRTP(m, m.Formats[0], func(pkt *rtp.Packet) { in.WriteRTP(i, pkt, codec.Now()) })
 	}
 
-	in.Start()
 	start := codec.Now()
 	if _, err := c.Play(nil); err != nil {
 		return requestError("PLAY", err)

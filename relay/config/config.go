@@ -551,6 +551,9 @@ func (c *Config) CheckCamera(cam Camera) []error {
 	if !transcoding && (cam.Video != (Video{}) || cam.Audio != "") {
 		add("video/audio: only a camera with mode: transcode takes video and audio settings")
 	}
+	if transcoding && TranscodeUnavailable != "" {
+		add("mode: %s", TranscodeUnavailable)
+	}
 	if transcoding {
 		errs = append(errs, checkVideo(cam.Video)...)
 		switch cam.Audio {
@@ -569,6 +572,10 @@ func (c *Config) CheckCamera(cam Camera) []error {
 	}
 	return errs
 }
+
+// TranscodeUnavailable, when set, says why this binary cannot transcode
+// (it was built without libav); transcoding cameras are then refused.
+var TranscodeUnavailable string
 
 var x264Presets = map[string]bool{"ultrafast": true, "superfast": true, "veryfast": true, "faster": true, "fast": true,
 	"medium": true, "slow": true, "slower": true, "veryslow": true, "placebo": true}
