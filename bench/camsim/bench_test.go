@@ -19,8 +19,13 @@ type frameRig struct {
 
 func newFrameRig(tb testing.TB, clip string, n int, tcp bool) *frameRig {
 	tb.Helper()
+	return newFrameRigConfig(tb, CameraConfig{Path: "cam", Clip: clip}, n, tcp)
+}
+
+func newFrameRigConfig(tb testing.TB, cfg CameraConfig, n int, tcp bool) *frameRig {
+	tb.Helper()
 	s := &Server{log: slog.New(slog.DiscardHandler), writeTimeout: 2 * time.Second}
-	cam, err := s.AddCamera(CameraConfig{Path: "cam", Clip: clip})
+	cam, err := s.AddCamera(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -21,12 +21,23 @@ import (
 )
 
 // CameraConfig describes one simulated camera and its quirks. Only Path and
-// Clip are required; every other zero value is the well-behaved camera.
+// (for H.264 and H.265) Clip are required; every other zero value is the
+// well-behaved camera.
 type CameraConfig struct {
-	Path  string // URL path, e.g. "cam1" or "site/cam1"; leading and trailing slashes are ignored
-	Clip  string // Annex-B H.264 file, looped forever
+	Path string // URL path, e.g. "cam1" or "site/cam1"; leading and trailing slashes are ignored
+	// Codec of the video: "H264" (the default) or "H265", looping Clip, or
+	// "JPEG": MJPEG over RTP (RFC 2435) of Width x Height pictures that
+	// carry their send time as a barcode (codec.DrawBarcode).
+	Codec string
+	Clip  string // Annex-B H.264 or H.265 file, looped forever; not used by JPEG
 	FPS   int    // frame rate; 0 means 25
 	Audio string // raw G.711 mu-law 8 kHz mono file; adds a PCMU track (PT 0) of 20 ms packets; empty: video only
+
+	// Width and Height of JPEG pictures: multiples of 8 up to 2040 (what
+	// the RTP/JPEG header can say). 0 means 640x480.
+	Width, Height int
+	// Chroma422 sends JPEG type 0 (4:2:2) instead of type 1 (4:2:0).
+	Chroma422 bool
 
 	// User and Pass are the credentials the camera asks for with Auth.
 	// With a User and AuthNone the camera uses AuthDigest.
@@ -44,8 +55,9 @@ type CameraConfig struct {
 	// far over 1472 bytes, as some cameras do over TCP. NAL units too big for
 	// one interleaved frame (64 KB) are still fragmented, in 64 KB pieces.
 	BigPackets bool
-	// MarkerOnParams sets the RTP marker bit on SPS and PPS packets, a
-	// firmware quirk that fools depacketizers which end frames on it.
+	// MarkerOnParams sets the RTP marker bit on parameter set packets
+	// (SPS, PPS; VPS too for H.265), a firmware quirk that fools
+	// depacketizers which end frames on it.
 	MarkerOnParams bool
 }
 
@@ -57,8 +69,14 @@ func (cfg *CameraConfig) validate() error {
 		return errors.New("path must be a plain URL path")
 	case strings.Contains(cfg.Path, "trackID="):
 		return errors.New("path must not contain trackID=, camsim's track control")
-	case cfg.Clip == "":
+	case cfg.Codec != "" && cfg.Codec != "H264" && cfg.Codec != "H265" && cfg.Codec != "JPEG":
+		return fmt.Errorf("codec %q: want H264, H265 or JPEG", cfg.Codec)
+	case cfg.Clip == "" && cfg.Codec != "JPEG":
 		return errors.New("no clip")
+	case cfg.Width < 0 || cfg.Height < 0 || cfg.Width > 2040 || cfg.Height > 2040 || cfg.Width%8 != 0 || cfg.Height%8 != 0:
+		return fmt.Errorf("size %dx%d: want multiples of 8 up to 2040", cfg.Width, cfg.Height)
+	case (cfg.Width == 0) != (cfg.Height == 0):
+		return errors.New("set both width and height, or neither")
 	case cfg.FPS < 0 || cfg.FPS > 240:
 		return fmt.Errorf("fps %d out of range 1..240", cfg.FPS)
 	case cfg.Auth < AuthNone || cfg.Auth > AuthDigestQop:
@@ -72,7 +90,8 @@ func (cfg *CameraConfig) validate() error {
 }
 
 const (
-	videoPT         = 96
+	videoPT         = 96 // dynamic payload type of H.264 and H.265
+	jpegPT          = 26 // static payload type of JPEG (RFC 3551)
 	audioPT         = 0
 	maxPayload      = 1400            // single NAL packets up to this, FU-A above
 	maxBigPayload   = 0xffff - rtpHdr // what one interleaved frame can carry
@@ -92,7 +111,8 @@ type Camera struct {
 	s     *Server
 	cfg   CameraConfig
 	auth  AuthMethod // effective method
-	clip  *Clip
+	clip  *Clip      // H.264 and H.265
+	jpeg  *jpegFrames
 	audio []byte
 	sdp   []byte
 
@@ -132,25 +152,33 @@ type stream struct {
 	aorigin      time.Time
 	nextSR       time.Time
 
+	vpt  uint8  // video payload type
 	vbuf []byte // the frame's packets, each with room for the interleaved header
 	voff []int  // start of each packet in vbuf
 	vch  byte   // interleaved channel currently written in vbuf
 	sei  []byte
+	jsc  jpegScratch
+	scan []byte // a JPEG frame's entropy-coded data
 	abuf []byte
 	sr   []byte
 	snap []*session
 }
 
-func newCamera(s *Server, cfg CameraConfig, clip *Clip, audio []byte) (*Camera, error) {
+func newCamera(s *Server, cfg CameraConfig, clip *Clip, jpeg *jpegFrames, audio []byte) (*Camera, error) {
 	c := &Camera{
 		s:     s,
 		cfg:   cfg,
 		auth:  cfg.Auth,
 		clip:  clip,
+		jpeg:  jpeg,
 		audio: audio,
 		conns: make(map[*rtspConn]struct{}),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
+	}
+	c.st.vpt = videoPT
+	if cfg.Codec == "JPEG" {
+		c.st.vpt = jpegPT
 	}
 	if c.auth == AuthNone && cfg.User != "" {
 		c.auth = AuthDigest
@@ -180,13 +208,28 @@ func (f inBandH264) FMTP() map[string]string {
 	}
 }
 
+// inBandH265 is an H.265 format with no sprop-vps/sps/pps in its fmtp.
+type inBandH265 struct{ *format.H265 }
+
+func (f inBandH265) FMTP() map[string]string { return nil }
+
 func (c *Camera) makeSDP() ([]byte, error) {
-	h264 := &format.H264{PayloadTyp: videoPT, PacketizationMode: 1, SPS: c.clip.sps, PPS: c.clip.pps}
-	var vf format.Format = h264
-	if c.cfg.InBandOnly {
-		vf = inBandH264{
-			H264:           &format.H264{PayloadTyp: videoPT, PacketizationMode: 1},
-			profileLevelID: fmt.Sprintf("%02X%02X%02X", c.clip.sps[1], c.clip.sps[2], c.clip.sps[3]),
+	var vf format.Format
+	switch c.cfg.Codec {
+	case "JPEG":
+		vf = &format.MJPEG{}
+	case "H265":
+		vf = &format.H265{PayloadTyp: videoPT, VPS: c.clip.vps, SPS: c.clip.sps, PPS: c.clip.pps}
+		if c.cfg.InBandOnly {
+			vf = inBandH265{&format.H265{PayloadTyp: videoPT}}
+		}
+	default:
+		vf = &format.H264{PayloadTyp: videoPT, PacketizationMode: 1, SPS: c.clip.sps, PPS: c.clip.pps}
+		if c.cfg.InBandOnly {
+			vf = inBandH264{
+				H264:           &format.H264{PayloadTyp: videoPT, PacketizationMode: 1},
+				profileLevelID: fmt.Sprintf("%02X%02X%02X", c.clip.sps[1], c.clip.sps[2], c.clip.sps[3]),
+			}
 		}
 	}
 	desc := description.Session{
@@ -342,7 +385,7 @@ func appendRTPHeader(b []byte, marker bool, pt uint8, seq uint16, ts, ssrc uint3
 func (st *stream) beginPacket(marker bool, ts uint32) {
 	st.voff = append(st.voff, len(st.vbuf))
 	st.vbuf = append(st.vbuf, '$', st.vch, 0, 0)
-	st.vbuf = appendRTPHeader(st.vbuf, marker, videoPT, st.vseq, ts, st.vssrc)
+	st.vbuf = appendRTPHeader(st.vbuf, marker, st.vpt, st.vseq, ts, st.vssrc)
 	st.vseq++
 }
 
@@ -384,13 +427,82 @@ func (st *stream) appendNAL(nal []byte, marker bool, ts uint32, limit int) {
 	}
 }
 
-// sendFrame packetizes the next clip frame once and writes the same bytes to
+// appendNAL265 packetizes one H.265 NAL unit: a single NAL unit packet when
+// it fits, fragmentation units otherwise (RFC 7798 4.4.1 and 4.4.3).
+func (st *stream) appendNAL265(nal []byte, marker bool, ts uint32, limit int) {
+	if len(nal) <= limit {
+		st.beginPacket(marker, ts)
+		st.vbuf = append(st.vbuf, nal...)
+		st.endPacket()
+		return
+	}
+	// PayloadHdr: the NAL unit's header with type 49 (FU); FU header: S,
+	// E and the NAL unit's type.
+	h0, h1 := nal[0]&0x81|49<<1, nal[1]
+	typ := (nal[0] >> 1) & 0x3f
+	data := nal[2:]
+	first := true
+	for len(data) > 0 {
+		n := min(len(data), limit-3)
+		fu := typ
+		if first {
+			fu |= 0x80
+		}
+		last := n == len(data)
+		if last {
+			fu |= 0x40
+		}
+		st.beginPacket(marker && last, ts)
+		st.vbuf = append(st.vbuf, h0, h1, fu)
+		st.vbuf = append(st.vbuf, data[:n]...)
+		st.endPacket()
+		data = data[n:]
+		first = false
+	}
+}
+
+// appendJPEG packetizes one JPEG scan (RFC 2435): each packet has the main
+// JPEG header with its fragment offset, the first also the quantization
+// tables in band (Q 255), the last the marker bit.
+func (st *stream) appendJPEG(f *jpegFrames, scan []byte, ts uint32, limit int) {
+	typ := byte(sub420)
+	if f.sub == sub422 {
+		typ = sub422
+	}
+	for off := 0; off < len(scan) || off == 0; {
+		room := limit - 8
+		st.beginPacket(false, ts)
+		start := len(st.vbuf)
+		st.vbuf = append(st.vbuf, 0, byte(off>>16), byte(off>>8), byte(off), typ, 255, byte(f.w/8), byte(f.h/8))
+		if off == 0 {
+			st.vbuf = append(st.vbuf, 0, 0, 0, 128) // MBZ, precision 8-bit, length
+			st.vbuf = append(st.vbuf, f.quant[0][:]...)
+			st.vbuf = append(st.vbuf, f.quant[1][:]...)
+			room -= 4 + 128
+		}
+		n := min(room, len(scan)-off)
+		st.vbuf = append(st.vbuf, scan[off:off+n]...)
+		off += n
+		if off == len(scan) {
+			st.vbuf[start-rtpHdr+1] |= 0x80 // marker: the frame's last packet
+		}
+		st.endPacket()
+		if off == len(scan) {
+			break
+		}
+	}
+}
+
+// sendFrame packetizes the next frame once and writes the same bytes to
 // every playing session.
 func (c *Camera) sendFrame() {
 	st := &c.st
-	au := c.clip.frames[st.pos]
-	if st.pos++; st.pos == len(c.clip.frames) {
-		st.pos = 0
+	var au [][]byte
+	if c.clip != nil {
+		au = c.clip.frames[st.pos]
+		if st.pos++; st.pos == len(c.clip.frames) {
+			st.pos = 0
+		}
 	}
 	ts := st.vbase + uint32(st.n*90000/uint64(c.cfg.FPS))
 	number := c.frames.Add(1) - 1
@@ -408,20 +520,39 @@ func (c *Camera) sendFrame() {
 		limit = maxBigPayload
 	}
 	st.vbuf, st.voff = st.vbuf[:0], st.voff[:0]
-	st.sei = codec.AppendH264StampSEI(st.sei[:0], codec.Stamp{SendTime: time.Now().UnixNano(), Frame: number})
-	// The stamp goes after the parameter sets, right before the picture,
-	// so that a keyframe still starts with its SPS: readers that join at
-	// the keyframe (rings, MediaMTX) keep its stamp.
-	stamped := false
-	last := len(au) - 1
-	for i, nal := range au {
-		typ := nal[0] & 0x1f
-		param := typ == 7 || typ == 8
-		if !stamped && !param {
-			st.appendNAL(st.sei, false, ts, limit)
-			stamped = true
+	switch c.cfg.Codec {
+	case "JPEG":
+		st.scan = c.jpeg.frame(st.scan[:0], &st.jsc, int(number), time.Now().UnixMilli(), false)
+		st.appendJPEG(c.jpeg, st.scan, ts, limit)
+	case "H265":
+		st.sei = codec.AppendH265StampSEI(st.sei[:0], codec.Stamp{SendTime: time.Now().UnixNano(), Frame: number})
+		stamped := false
+		last := len(au) - 1
+		for i, nal := range au {
+			typ := (nal[0] >> 1) & 0x3f
+			param := typ >= 32 && typ <= 34
+			if !stamped && !param {
+				st.appendNAL265(st.sei, false, ts, limit)
+				stamped = true
+			}
+			st.appendNAL265(nal, i == last || (param && c.cfg.MarkerOnParams), ts, limit)
 		}
-		st.appendNAL(nal, i == last || (param && c.cfg.MarkerOnParams), ts, limit)
+	default:
+		st.sei = codec.AppendH264StampSEI(st.sei[:0], codec.Stamp{SendTime: time.Now().UnixNano(), Frame: number})
+		// The stamp goes after the parameter sets, right before the
+		// picture, so that a keyframe still starts with its SPS: readers
+		// that join at the keyframe (rings, MediaMTX) keep its stamp.
+		stamped := false
+		last := len(au) - 1
+		for i, nal := range au {
+			typ := nal[0] & 0x1f
+			param := typ == 7 || typ == 8
+			if !stamped && !param {
+				st.appendNAL(st.sei, false, ts, limit)
+				stamped = true
+			}
+			st.appendNAL(nal, i == last || (param && c.cfg.MarkerOnParams), ts, limit)
+		}
 	}
 	payload := uint32(len(st.vbuf) - len(st.voff)*(ilvHdr+rtpHdr))
 	for _, ss := range snap {

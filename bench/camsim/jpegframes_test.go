@@ -100,6 +100,9 @@ func TestJPEGFramesSplice(t *testing.T) {
 		{640, 480, sub420}, {320, 240, sub422}, {800, 600, sub420}, {200, 100, sub420}, {1283, 721, sub422}, {64, 16, sub420},
 	} {
 		t.Run(fmt.Sprintf("%dx%d/%d", tc.w, tc.h, tc.sub), func(t *testing.T) {
+			if testing.Short() && tc.w*tc.h > 640*480 {
+				t.Skip("big pictures are slow under the race detector")
+			}
 			f := newJPEGFrames(tc.w, tc.h, tc.sub)
 			var sc jpegScratch
 			var buf []byte

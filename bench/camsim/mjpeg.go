@@ -204,6 +204,16 @@ func (s *Server) AddMJPEGCamera(cfg MJPEGConfig) (*MJPEGCamera, error) {
 	if cfg.FPS == 0 {
 		cfg.FPS = 25
 	}
+	// Encode the backgrounds now, outside the server's lock, rather than
+	// on the camera's first frame (up to half a second at 720p).
+	sub := sub420
+	if cfg.Chroma422 {
+		sub = sub422
+	}
+	s.jpeg.get(cfg.Width, cfg.Height, sub)
+	if cfg.ResizeAt > 0 {
+		s.jpeg.get(cfg.ResizeWidth, cfg.ResizeHeight, sub)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

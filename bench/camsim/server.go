@@ -332,6 +332,22 @@ func (s *Server) AddCamera(cfg CameraConfig) (*Camera, error) {
 	if cfg.FPS == 0 {
 		cfg.FPS = 25
 	}
+	if cfg.Codec == "" {
+		cfg.Codec = "H264"
+	}
+	var jpeg *jpegFrames
+	if cfg.Codec == "JPEG" {
+		if cfg.Width == 0 {
+			cfg.Width, cfg.Height = 640, 480
+		}
+		sub := sub420
+		if cfg.Chroma422 {
+			sub = sub422
+		}
+		// Outside the server's lock: the first camera of a size encodes
+		// its backgrounds, up to half a second at 720p.
+		jpeg = s.jpeg.get(cfg.Width, cfg.Height, sub)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -341,9 +357,12 @@ func (s *Server) AddCamera(cfg CameraConfig) (*Camera, error) {
 	if _, ok := s.cameras[cfg.Path]; ok {
 		return nil, fmt.Errorf("camsim: camera %q: path already in use", cfg.Path)
 	}
-	clip, err := s.loadClipLocked(cfg.Clip, cfg.FPS)
-	if err != nil {
-		return nil, fmt.Errorf("camsim: camera %q: %w", cfg.Path, err)
+	var clip *Clip
+	var err error
+	if cfg.Codec != "JPEG" {
+		if clip, err = s.loadClipLocked(cfg.Clip, cfg.Codec, cfg.FPS); err != nil {
+			return nil, fmt.Errorf("camsim: camera %q: %w", cfg.Path, err)
+		}
 	}
 	var audio []byte
 	if cfg.Audio != "" {
@@ -359,7 +378,7 @@ func (s *Server) AddCamera(cfg CameraConfig) (*Camera, error) {
 			s.audio[cfg.Audio] = audio
 		}
 	}
-	c, err := newCamera(s, cfg, clip, audio)
+	c, err := newCamera(s, cfg, clip, jpeg, audio)
 	if err != nil {
 		return nil, fmt.Errorf("camsim: camera %q: %w", cfg.Path, err)
 	}
@@ -371,14 +390,15 @@ func (s *Server) AddCamera(cfg CameraConfig) (*Camera, error) {
 }
 
 // loadClipLocked shares one parsed clip among the cameras that use a file.
-func (s *Server) loadClipLocked(path string, fps int) (*Clip, error) {
-	c := s.clips[path]
+func (s *Server) loadClipLocked(path, codec string, fps int) (*Clip, error) {
+	key := codec + ":" + path
+	c := s.clips[key]
 	if c == nil {
 		var err error
-		if c, err = LoadClip(path, fps); err != nil {
+		if c, err = LoadClipCodec(path, codec, fps); err != nil {
 			return nil, err
 		}
-		s.clips[path] = c
+		s.clips[key] = c
 	}
 	if c.FPS != fps {
 		cc := *c // shares the frames
