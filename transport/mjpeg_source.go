@@ -494,8 +494,10 @@ func (m *mjpegReader) runMultipart(boundary string) error {
 	}
 }
 
-// boundaryLineStart reports whether position i of the unread bytes begins a line,
-// allowing the extra dashes of a boundary line before it.
+// boundaryLineStart reports whether position i of the unread bytes begins
+// a line, allowing the extra dashes of a boundary line before it, and
+// where that line starts. A boundary right after a JPEG's EOI counts too:
+// some firmware writes no line break after the picture.
 func (m *mjpegReader) boundaryLineStart(i int) (int, bool) {
 	b := m.buf[m.r:m.w]
 	j := i
@@ -505,7 +507,7 @@ func (m *mjpegReader) boundaryLineStart(i int) (int, bool) {
 	if j == 0 {
 		return 0, m.lineStart
 	}
-	return j, b[j-1] == '\n'
+	return j, b[j-1] == '\n' || (j >= 2 && b[j-2] == 0xff && b[j-1] == 0xd9)
 }
 
 // findBoundary consumes bytes up to and including the next boundary line.
@@ -665,6 +667,7 @@ func (m *mjpegReader) bodyWithLength(cl int) error {
 	body := m.buf[m.r : m.r+cl]
 	if m.deliver(body) {
 		m.r += cl
+		m.lineStart = true // a boundary may follow the picture at once
 		return nil
 	}
 	// A Content-Length that lied (a frame cut short, the next part
@@ -685,16 +688,26 @@ func (m *mjpegReader) bodyToBoundary() error {
 	dropped := false
 	for {
 		b := m.buf[m.r:m.w]
-		if i := bytes.Index(b[from:], m.line); i >= 0 {
-			i += from
-			if !dropped {
-				m.deliver(bytes.TrimSuffix(b[:i], []byte("\r")))
+		// The delimiter line starts a line, or follows the picture's EOI
+		// at once (no line break).
+		tok := m.line[1:]
+		for {
+			k := bytes.Index(b[from:], tok)
+			if k < 0 {
+				break
 			}
-			m.r += i + 1 // at the boundary line
-			m.lineStart = true
-			return nil
+			k += from
+			if k >= 1 && b[k-1] == '\n' || k >= 2 && b[k-2] == 0xff && b[k-1] == 0xd9 {
+				if !dropped {
+					m.deliver(bytes.TrimSuffix(b[:k], []byte("\n")))
+				}
+				m.r += k // at the boundary line
+				m.lineStart = true
+				return nil
+			}
+			from = k + 1
 		}
-		from = max(0, len(b)-len(m.line)+1)
+		from = max(0, len(b)-len(tok)-1)
 		if len(b) > m.max {
 			if !dropped {
 				m.stats.Packets.Add(1)

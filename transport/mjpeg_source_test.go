@@ -215,7 +215,8 @@ type partOpts struct {
 	doubled  bool
 	eol      string
 	noHeader bool
-	lieLen   int // Content-Length this much larger than the body
+	lieLen   int  // Content-Length this much larger than the body
+	noTrail  bool // no line break after the JPEG
 }
 
 func writePart(w io.Writer, o partOpts, j []byte) {
@@ -236,7 +237,9 @@ func writePart(w io.Writer, o partOpts, j []byte) {
 		b.WriteString(eol)
 	}
 	b.Write(j)
-	b.WriteString(eol)
+	if !o.noTrail {
+		b.WriteString(eol)
+	}
 	_, _ = w.Write(b.Bytes())
 }
 
@@ -297,6 +300,8 @@ func TestMJPEGQuirks(t *testing.T) {
 		{"junk before the first part", "multipart/x-mixed-replace; boundary=myboundary", multipart(plain, "HTTP junk\r\n\x00\xff\x01\r\n", same)},
 		{"junk before the JPEG in a part", "multipart/x-mixed-replace; boundary=myboundary", multipart(plain, "", junkBefore)},
 		{"no boundary declared", "multipart/x-mixed-replace", multipart(partOpts{line: "--frame", noLength: true}, "", same)},
+		{"no line break after the JPEG", "multipart/x-mixed-replace; boundary=myboundary", multipart(partOpts{line: "--myboundary", noTrail: true}, "", same)},
+		{"no line break after the JPEG, no length", "multipart/x-mixed-replace; boundary=myboundary", multipart(partOpts{line: "--myboundary", noTrail: true, noLength: true}, "", same)},
 		{"no part headers", "multipart/x-mixed-replace; boundary=myboundary", multipart(partOpts{line: "--myboundary", noHeader: true}, "", same)},
 		{"LF line ends", "multipart/x-mixed-replace; boundary=myboundary", multipart(partOpts{line: "--myboundary", eol: "\n", noLength: true}, "", same)},
 		{"thumbnails, length", "multipart/x-mixed-replace; boundary=myboundary", multipart(plain, "", withThumbnail)},
