@@ -813,3 +813,75 @@ func BenchmarkMJPEGReader(b *testing.B) {
 		})
 	}
 }
+
+// TestMJPEGReaderMutations feeds damaged streams to the parser in random
+// small reads: whatever the bytes, it must neither panic nor loop, must end
+// with the stream, and must deliver only JPEGs that pass the structural
+// check.
+func TestMJPEGReaderMutations(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for _, kind := range []string{"length", "scan", "bare"} {
+		clean := newLoopReader(kind).b
+		for range 300 {
+			b := bytes.Clone(clean)
+			for range 1 + r.IntN(8) {
+				i := r.IntN(len(b))
+				switch r.IntN(4) {
+				case 0:
+					b[i] = []byte{0xff, 0xd8, 0xd9, '\n', '-', 0}[r.IntN(6)]
+				case 1:
+					b = append(b[:i], b[min(len(b), i+1+r.IntN(2000)):]...)
+				case 2:
+					b = append(b[:i], append([]byte("\r\n--b\r\nContent-Length: 99999999\r\n\r\n"), b[i:]...)...)
+				default: // a piece of the stream again
+					src := b[r.IntN(len(b)):]
+					b = append(b[:i], append(bytes.Clone(src[:min(100, len(src))]), b[i:]...)...)
+				}
+			}
+			sink := &checkSink{t: t}
+			m := newTestReader(&chunkReader{b: b, rng: r}, sink)
+			m.max, m.limit = 64<<10, 128<<10
+			done := make(chan error, 1)
+			go func() {
+				if kind == "bare" {
+					done <- m.runBare()
+				} else {
+					done <- m.runMultipart("b")
+				}
+			}()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("parser ended without an error")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("parser stuck")
+			}
+		}
+	}
+}
+
+type chunkReader struct {
+	b   []byte
+	rng *rand.Rand
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 1+c.rng.IntN(3000))], c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+// checkSink fails the test on a frame that is not a whole JPEG.
+type checkSink struct{ t *testing.T }
+
+func (s *checkSink) Begin([]codec.Track) error { return nil }
+func (s *checkSink) WriteFrame(f *codec.Frame) {
+	var sc codec.JPEGScanner
+	if n, err := sc.Next(f.JPEG); n != len(f.JPEG) || err != nil {
+		s.t.Errorf("delivered a frame that does not check: %d of %d bytes, %v", n, len(f.JPEG), err)
+	}
+}
