@@ -541,3 +541,30 @@ func BenchmarkMJPEGSendFrame(b *testing.B) {
 		})
 	}
 }
+
+func TestMJPEGRemove(t *testing.T) {
+	t.Parallel()
+	s, cams := startMJPEG(t, MJPEGConfig{Path: "site/cam", Width: 160, Height: 120, User: "u", Pass: "secret"})
+	u := s.MJPEGURL("/site/cam/")
+	done := make(chan error, 1)
+	go func() {
+		_, err := pull(t, &transport.MJPEGSource{URL: u}, 10*time.Second)
+		done <- err
+	}()
+	for cams[0].Sessions() == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.RemoveMJPEGCamera("site/cam")
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "camera closed the stream") {
+		t.Errorf("after RemoveMJPEGCamera: %v", err)
+	}
+	if _, err := pull(t, &transport.MJPEGSource{URL: u}, 10*time.Second); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("removed camera: %v", err)
+	}
+	if _, err := s.AddMJPEGCamera(MJPEGConfig{Path: "site/cam", Width: 160, Height: 120}); err != nil {
+		t.Errorf("path not free again: %v", err)
+	}
+	if got := Redacted(u); strings.Contains(got, "secret") {
+		t.Errorf("Redacted: %s", got)
+	}
+}
