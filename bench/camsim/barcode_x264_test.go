@@ -89,3 +89,51 @@ func TestBarcodeThroughX264(t *testing.T) {
 		})
 	}
 }
+
+// TestFFmpegReadsRTSP plays camsim's H.265 and RTP/JPEG cameras with
+// ffmpeg's RTSP client and depacketizers, an implementation camsim shares
+// nothing with: pictures of the right size, and JPEG barcodes that read.
+func TestFFmpegReadsRTSP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ffmpeg round trips are slow under the race detector")
+	}
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("no ffmpeg")
+	}
+	t.Parallel()
+	s, _ := startServer(t,
+		CameraConfig{Path: "h265", Codec: "H265", Clip: clip265},
+		CameraConfig{Path: "jpeg", Codec: "JPEG", Width: 320, Height: 240},
+		CameraConfig{Path: "jpeg422", Codec: "JPEG", Width: 320, Height: 240, Chroma422: true},
+	)
+	for _, c := range []struct {
+		path string
+		w, h int
+	}{{"h265", 640, 360}, {"jpeg", 320, 240}, {"jpeg422", 320, 240}} {
+		t.Run(c.path, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-threads", "1",
+				"-rtsp_transport", "tcp", "-i", s.URL(c.path), "-frames:v", "15", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1")
+			raw, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("ffmpeg: %v", err)
+			}
+			size := c.w * c.h
+			if len(raw) != 15*size {
+				t.Fatalf("%d bytes, want 15 frames of %dx%d", len(raw), c.w, c.h)
+			}
+			if c.path == "h265" {
+				return
+			}
+			for i := range 15 {
+				ms, ok := codec.ReadBarcode(raw[i*size:(i+1)*size], c.w, c.w, c.h)
+				if !ok || ms < start.UnixMilli()-100 || ms > time.Now().UnixMilli() {
+					t.Errorf("frame %d: barcode %d, %v", i, ms, ok)
+				}
+			}
+		})
+	}
+}
