@@ -19,7 +19,8 @@ const maxDenied = 100_000
 // they affect have expired. Checks read memory only; every change is written
 // through to the file (when there is one) before it is acknowledged.
 type denyList struct {
-	path string // "" keeps it in memory only
+	path     string // "" keeps it in memory only
+	readOnly bool   // never writes the file
 
 	mu     sync.RWMutex
 	tokens map[string]time.Time // jti -> until
@@ -173,7 +174,7 @@ func (d *denyList) len() int {
 // in memory even when writing fails: a revocation must hold at least until
 // the process ends.
 func (d *denyList) saveLocked() error {
-	if d.path == "" {
+	if d.path == "" || d.readOnly {
 		return nil
 	}
 	f := denyFile{Version: denyFileVersion, Tokens: []denyFileToken{}, Users: []denyFileUser{}}

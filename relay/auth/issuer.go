@@ -63,6 +63,12 @@ type IssuerOptions struct {
 	// again (MediaMTX does not on an unknown kid; see MediaMTXRefresher).
 	// Start calls it too when NewIssuer had to create a new key.
 	OnRotate func(ctx context.Context, is *Issuer) error
+	// ReadOnly never writes the key file or the deny list: for a second
+	// process (camrelay token) that mints with the keys of a running
+	// camrelay. It signs with the file's current key whatever Algorithm
+	// says, fails when the file has no usable key, and refuses Rotate and
+	// revocations.
+	ReadOnly bool
 	// Logger gets key rotations and maintenance errors (never keys or
 	// tokens); nil discards.
 	Logger *slog.Logger
@@ -87,6 +93,9 @@ type Issuer struct {
 	// createdOnLoad: NewIssuer made a new key, which verifiers have not
 	// seen yet; Start calls OnRotate once.
 	createdOnLoad bool
+
+	// tick is the maintenance period (maintainEvery; shorter in tests).
+	tick time.Duration
 
 	lifeMu  sync.Mutex
 	started bool
@@ -143,7 +152,7 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	is := &Issuer{o: o, log: o.Logger}
+	is := &Issuer{o: o, log: o.Logger, tick: maintainEvery}
 	if is.log == nil {
 		is.log = slog.New(slog.DiscardHandler)
 	}
@@ -154,6 +163,7 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	d.readOnly = o.ReadOnly
 	is.deny = d
 	return is, nil
 }
@@ -185,6 +195,14 @@ func (is *Issuer) loadKeys() error {
 		if k.retired.IsZero() && (cur == nil || k.created.After(cur.created)) {
 			cur = k
 		}
+	}
+	if is.o.ReadOnly {
+		if cur == nil || cur.activated.IsZero() {
+			return fmt.Errorf("no signing key in %q (read-only); start camrelay once to create one", is.o.KeyFile)
+		}
+		// Keys the file retires or drops are left as they are on disk.
+		is.keys, is.current = keys, cur
+		return nil
 	}
 	if cur == nil || cur.alg != is.o.Algorithm {
 		k, err := generateKey(is.o.Algorithm, is.o.RSABits, now)
@@ -389,18 +407,24 @@ func (is *Issuer) publishedKey(kid string) *signingKey {
 	return nil
 }
 
-// signersNewestFirst lists the current key, then the other published keys
-// from the newest, with how long each may still sign for (until it leaves
-// the JWKS).
-func (is *Issuer) signersNewestFirst() []*signingKey {
+// signer is a key that may sign, and when it leaves the JWKS (zero: not
+// retired), read under the lock.
+type signer struct {
+	k         *signingKey
+	dropAfter time.Time
+}
+
+// signersNewestFirst lists the current key, then the other active published
+// keys from the newest.
+func (is *Issuer) signersNewestFirst() []signer {
 	now := is.o.Now()
 	is.mu.RLock()
 	defer is.mu.RUnlock()
-	out := []*signingKey{is.current}
+	out := []signer{{is.current, is.current.dropAfter}}
 	for i := len(is.keys) - 1; i >= 0; i-- {
 		k := is.keys[i]
 		if k != is.current && !k.activated.IsZero() && (k.dropAfter.IsZero() || now.Before(k.dropAfter)) {
-			out = append(out, k)
+			out = append(out, signer{k, k.dropAfter})
 		}
 	}
 	return out
@@ -431,6 +455,9 @@ func (is *Issuer) JWKS() []byte {
 // token it signed has expired. The key changes even when OnRotate fails; the
 // error says so, and the caller may refresh verifiers again.
 func (is *Issuer) Rotate(ctx context.Context) error {
+	if is.o.ReadOnly {
+		return errors.New("auth: rotate: the issuer is read-only")
+	}
 	is.rotateMu.Lock()
 	defer is.rotateMu.Unlock()
 	now := is.o.Now()
@@ -474,7 +501,7 @@ func (is *Issuer) Rotate(ctx context.Context) error {
 }
 
 func (is *Issuer) saveLocked() error {
-	if is.o.KeyFile == "" {
+	if is.o.KeyFile == "" || is.o.ReadOnly {
 		return nil
 	}
 	return saveKeys(is.o.KeyFile, is.keys)
@@ -504,6 +531,9 @@ func (is *Issuer) Prune() error {
 // RevokeID denies the token with this jti. Without the token its expiry is
 // unknown, so the entry is kept for the longest lifetime a token can have.
 func (is *Issuer) RevokeID(jti string) error {
+	if is.o.ReadOnly {
+		return errors.New("auth: revoke: the issuer is read-only")
+	}
 	if jti == "" || len(jti) > maxStringClaim {
 		return errors.New("auth: revoke: bad jti")
 	}
@@ -514,6 +544,9 @@ func (is *Issuer) RevokeID(jti string) error {
 // RevokeToken denies a token it verifies the signature of; the entry is kept
 // until the token expires. An expired token needs nothing and is accepted.
 func (is *Issuer) RevokeToken(token string) (Claims, error) {
+	if is.o.ReadOnly {
+		return Claims{}, errors.New("auth: revoke: the issuer is read-only")
+	}
 	c, err := is.verifySignature(token)
 	if err != nil {
 		return Claims{}, err
@@ -529,6 +562,9 @@ func (is *Issuer) RevokeToken(token string) (Claims, error) {
 // RevokeUser denies every token of user issued up to now. Tokens minted
 // afterwards work.
 func (is *Issuer) RevokeUser(user string) error {
+	if is.o.ReadOnly {
+		return errors.New("auth: revoke: the issuer is read-only")
+	}
 	if user == "" || len(user) > maxStringClaim {
 		return errors.New("auth: revoke: bad user")
 	}
@@ -550,7 +586,7 @@ func (is *Issuer) Start() {
 	}
 	is.started = true
 	is.stop, is.done = make(chan struct{}), make(chan struct{})
-	go is.run()
+	go is.run(is.stop, is.done)
 }
 
 // Close stops the loop Start began and waits for it.
@@ -565,13 +601,13 @@ func (is *Issuer) Close() {
 	is.stop = nil
 }
 
-func (is *Issuer) run() {
-	defer close(is.done)
+func (is *Issuer) run(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		select {
-		case <-is.stop:
+		case <-stop:
 			cancel()
 		case <-ctx.Done():
 		}
@@ -583,11 +619,11 @@ func (is *Issuer) run() {
 		}
 		rcancel()
 	}
-	tick := time.NewTicker(maintainEvery)
+	tick := time.NewTicker(is.tick)
 	defer tick.Stop()
 	for {
 		select {
-		case <-is.stop:
+		case <-stop:
 			return
 		case <-tick.C:
 		}

@@ -254,6 +254,11 @@ func TestMediaMTXJWT(t *testing.T) {
 						t.Errorf("%s: Verify accepts it", c.name)
 					}
 					wantRead(t, c.name+" (MediaMTX: "+orStr(c.mediamtx, "refuses")+")", errs[i], c.mediamtx == "accepts")
+					verdict := "refuses"
+					if errs[i] == nil {
+						verdict = "accepts"
+					}
+					t.Logf("MediaMTX jwt mode %s %s; camrelay refuses", verdict, c.name)
 				}
 			})
 			t.Run("publisher tokens", func(t *testing.T) { checkPublisherTokens(t, e, e.sim) })

@@ -28,15 +28,15 @@ func MediaMTXRefresher(c *mediamtx.Client) func(context.Context, *Issuer) error 
 			return c.RefreshJWKS(ctx)
 		}
 		var err error
-		for _, k := range is.signersNewestFirst() {
+		for _, sg := range is.signersNewestFirst() {
 			ttl := min(time.Minute, is.o.MaxTTL)
-			if !k.dropAfter.IsZero() {
-				ttl = min(ttl, time.Until(k.dropAfter).Truncate(time.Second))
+			if !sg.dropAfter.IsZero() {
+				ttl = min(ttl, sg.dropAfter.Sub(is.o.Now()).Truncate(time.Second))
 			}
 			if ttl < time.Second {
 				continue
 			}
-			tok, _, merr := is.mintWith(k, MintRequest{Subject: DefaultPublisherSubject, TTL: ttl,
+			tok, _, merr := is.mintWith(sg.k, MintRequest{Subject: DefaultPublisherSubject, TTL: ttl,
 				Permissions: Permissions{{Action: ActionAPI}}})
 			if merr != nil {
 				return merr

@@ -254,7 +254,10 @@ func refusals(t testing.TB, is *Issuer, now time.Time, read Permission) []refusa
 	permStr, _ := json.Marshal(string(perm))
 	strClaim := strings.Replace(good, string(perm), string(permStr), 1)
 	add("permissions as a string", signPayload(t, is, nil, strClaim), ErrClaims, "accepts")
-	add("unknown action", signPayload(t, is, nil, strings.Replace(good, `"`+read.Action+`"`, `"pprof"`, 1)), ErrClaims, "")
+	add("unknown action", signPayload(t, is, nil, strings.Replace(good, `"`+read.Action+`"`, `"admin"`, 1)), ErrClaims, "")
+	// MediaMTX knows pprof; camrelay never grants it. Either way the token
+	// no longer allows the read.
+	add("pprof action", signPayload(t, is, nil, strings.Replace(good, `"`+read.Action+`"`, `"pprof"`, 1)), ErrClaims, "")
 	add("permissions not an array", signPayload(t, is, nil, strings.Replace(good, string(perm), `{"action":"read","path":""}`, 1)), ErrClaims, "")
 	add("duplicate claim", signPayload(t, is, nil, strings.Replace(good, `"sub":"alice"`, `"sub":"alice","sub":"root"`, 1)), ErrClaims, "accepts")
 	add("no exp", signPayload(t, is, nil, strings.Replace(good, fmt.Sprintf(`,"exp":%d`, now.Add(time.Hour).Unix()), "", 1)), ErrClaims, "accepts")
@@ -423,18 +426,42 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-func TestAutoRotationDue(t *testing.T) {
+func TestScheduledRotation(t *testing.T) {
 	clk := newClock()
-	is := newTestIssuer(t, IssuerOptions{Now: clk.Now, RotateEvery: 24 * time.Hour})
+	calls := make(chan string, 10)
+	is := newTestIssuer(t, IssuerOptions{Now: clk.Now, RotateEvery: 24 * time.Hour,
+		OnRotate: func(_ context.Context, is *Issuer) error {
+			calls <- is.KeyID()
+			return nil
+		}})
 	if is.rotateDue() {
 		t.Error("due at once")
 	}
-	clk.Add(24 * time.Hour)
-	if !is.rotateDue() {
-		t.Error("not due after RotateEvery")
-	}
+	first := is.KeyID()
+	is.tick = 10 * time.Millisecond
 	is.Start()
+	defer is.Close()
+	// A new key (here: no key file) is announced once at start.
+	select {
+	case <-calls:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no OnRotate for the key made at start")
+	}
+	clk.Add(24 * time.Hour)
+	select {
+	case <-calls:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no scheduled rotation")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for is.KeyID() == first && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if is.KeyID() == first {
+		t.Error("key unchanged after RotateEvery")
+	}
 	is.Close()
+	is.Close() // twice is fine
 }
 
 func TestRevocation(t *testing.T) {
@@ -494,5 +521,60 @@ func TestRevocation(t *testing.T) {
 	data, _ := os.ReadFile(deny)
 	if strings.Contains(string(data), c1.ID) {
 		t.Error("expired entry still in the file")
+	}
+}
+
+// The command line mints with the key file of a running camrelay without
+// writing it or the deny list.
+func TestReadOnlyIssuer(t *testing.T) {
+	dir := t.TempDir()
+	keys, deny := filepath.Join(dir, "keys.json"), filepath.Join(dir, "deny.json")
+	if _, err := NewIssuer(IssuerOptions{KeyFile: keys, ReadOnly: true}); err == nil {
+		t.Error("read-only issuer without a key file")
+	}
+	if _, err := os.Stat(keys); err == nil {
+		t.Error("read-only issuer wrote the key file")
+	}
+	main := newTestIssuer(t, IssuerOptions{KeyFile: keys, DenyFile: deny})
+	if err := main.RevokeUser("bob"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(keys)
+	denyBefore, _ := os.ReadFile(deny)
+	ro := newTestIssuer(t, IssuerOptions{KeyFile: keys, DenyFile: deny, ReadOnly: true, Algorithm: RS256})
+	if ro.KeyID() != main.KeyID() {
+		t.Error("read-only issuer signs with another key")
+	}
+	tok, _, err := ro.Mint(MintRequest{Subject: "alice", Permissions: readCams, TTL: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := main.Verify(tok); err != nil {
+		t.Errorf("the running issuer refuses the command line's token: %v", err)
+	}
+	if ro.Rotate(context.Background()) == nil || ro.RevokeUser("x") == nil || ro.RevokeID("x") == nil {
+		t.Error("read-only issuer rotates or revokes")
+	}
+	ro.Prune()
+	after, _ := os.ReadFile(keys)
+	denyAfter, _ := os.ReadFile(deny)
+	if !bytes.Equal(before, after) || !bytes.Equal(denyBefore, denyAfter) {
+		t.Error("read-only issuer changed a file")
+	}
+}
+
+func TestGrant(t *testing.T) {
+	users := []User{{Name: "alice", Permissions: readCams}}
+	if p, err := Grant(users, "alice", nil); err != nil || len(p) != 2 {
+		t.Errorf("all: %v %v", p, err)
+	}
+	if p, err := Grant(users, "alice", Permissions{{Action: ActionRead, Path: "camera_one"}}); err != nil || len(p) != 1 {
+		t.Errorf("subset: %v %v", p, err)
+	}
+	if _, err := Grant(users, "alice", Permissions{{Action: ActionPublish, Path: "camera_one"}}); err == nil {
+		t.Error("more than the user has")
+	}
+	if _, err := Grant(users, "bob", nil); err == nil {
+		t.Error("unknown user")
 	}
 }

@@ -191,3 +191,25 @@ func (pp phcParams) format(salt, sum []byte) Credential {
 	return Credential(fmt.Sprintf("argon2:$%s$v=%d$m=%d,t=%d,p=%d$%s$%s", pp.variant,
 		argon2.Version, pp.memory, pp.time, pp.threads, enc.EncodeToString(salt), enc.EncodeToString(sum)))
 }
+
+// Grant is what the command line checks before it mints for a configured
+// user (camrelay token --user U --read cam1): the user's permissions when
+// req is empty, else req if the user has all of it.
+func Grant(users []User, name string, req Permissions) (Permissions, error) {
+	for _, u := range users {
+		if u.Name != name {
+			continue
+		}
+		if len(req) == 0 {
+			return append(Permissions(nil), u.Permissions...), nil
+		}
+		if err := req.Validate(); err != nil {
+			return nil, err
+		}
+		if err := u.Permissions.Covers(req); err != nil {
+			return nil, fmt.Errorf("user %q: %w", name, err)
+		}
+		return append(Permissions(nil), req...), nil
+	}
+	return nil, fmt.Errorf("no user %q", name)
+}
