@@ -262,6 +262,21 @@ func TestMediaMTXJWT(t *testing.T) {
 				}
 			})
 			t.Run("publisher tokens", func(t *testing.T) { checkPublisherTokens(t, e, e.sim) })
+			// Check 5, jwt side: MediaMTX never sees the deny list, so a
+			// revoked token keeps working there until it expires (the
+			// exposure the package documentation states).
+			t.Run("revocation not seen in jwt mode", func(t *testing.T) {
+				tok, _, _ := e.is.Mint(MintRequest{Subject: "alice", Permissions: readCams, TTL: time.Minute})
+				if _, err := e.is.RevokeToken(tok); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.is.Verify(tok); !errors.Is(err, ErrRevoked) {
+					t.Errorf("Verify: %v", err)
+				}
+				if err := e.read("camera_one", tok, false); err != nil {
+					t.Errorf("MediaMTX in jwt mode refuses a revoked token after all (update the docs): %v", err)
+				}
+			})
 		})
 	}
 }
