@@ -30,6 +30,9 @@ type RTSPReader struct {
 	// OnStamp, when set, is called for every stamp read, with its arrival
 	// time (Unix nanoseconds).
 	OnStamp func(s codec.Stamp, arrival int64)
+	// OnFrame, when set, gets every video access unit (NAL units, borrowed)
+	// with its arrival time (Unix nanoseconds), e.g. to decode pictures.
+	OnFrame func(codecName string, au [][]byte, arrival int64)
 
 	mu       sync.Mutex
 	client   *gortsplib.Client
@@ -234,10 +237,13 @@ func (r *RTSPReader) onAU(name string, h265 bool, au [][]byte, now int64) {
 			st.Latency.Observe(time.Duration(now - s.SendTime))
 		}
 	}
-	cb := r.OnStamp
+	cb, fcb := r.OnStamp, r.OnFrame
 	r.mu.Unlock()
 	if stamp != nil && cb != nil {
 		cb(*stamp, now)
+	}
+	if fcb != nil {
+		fcb(name, au, now)
 	}
 }
 
