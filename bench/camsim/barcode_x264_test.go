@@ -28,7 +28,7 @@ func TestBarcodeThroughX264(t *testing.T) {
 		t.Skip("no ffmpeg")
 	}
 	t.Parallel()
-	const n = 30
+	const n = 20
 	f := newJPEGFrames(640, 480, sub420)
 	var sc jpegScratch
 	var mjpeg bytes.Buffer

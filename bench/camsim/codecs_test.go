@@ -6,10 +6,12 @@ import (
 	"image"
 	"image/jpeg"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmjpeg"
@@ -19,6 +21,43 @@ import (
 )
 
 const clip265 = "../../testdata/clips/h265_640x360_25.h265"
+
+// played is what one gortsplib client got from a camera.
+type played struct {
+	pkts  []rtp.Packet
+	desc  *description.Session
+	start time.Time
+	err   error
+}
+
+// playAll plays every (path, transport) at once for d: the tests are
+// sleep-bound, and t.Parallel would run only GOMAXPROCS of them at a time.
+func playAll(t *testing.T, s *Server, paths []string, trs []gortsplib.Transport, d time.Duration) map[string]*played {
+	t.Helper()
+	out := map[string]*played{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, path := range paths {
+		for _, tr := range trs {
+			wg.Go(func() {
+				p := &played{start: time.Now()}
+				c, r, desc, err := gortsplibPlay(t, s.URL(path), tr)
+				if err == nil {
+					time.Sleep(d)
+					c.Close()
+					p.pkts, _ = r.snapshot()
+					p.desc = desc
+				}
+				p.err = err
+				mu.Lock()
+				out[path+"/"+tr.String()] = p
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	return out
+}
 
 func TestLoadClipH265(t *testing.T) {
 	t.Parallel()
@@ -65,17 +104,16 @@ func TestH265(t *testing.T) {
 		CameraConfig{Path: "h265", Codec: "H265", Clip: clip265},
 		CameraConfig{Path: "inband", Codec: "H265", Clip: clip265, InBandOnly: true, MarkerOnParams: true},
 	)
+	trs := []gortsplib.Transport{gortsplib.TransportTCP, gortsplib.TransportUDP}
+	res := playAll(t, s, []string{"h265", "inband"}, trs, 1200*time.Millisecond) // a GOP is 1 s
 	for _, path := range []string{"h265", "inband"} {
-		for _, tr := range []gortsplib.Transport{gortsplib.TransportTCP, gortsplib.TransportUDP} {
+		for _, tr := range trs {
 			t.Run(path+"/"+tr.String(), func(t *testing.T) {
-				t.Parallel()
-				c, r, desc, err := gortsplibPlay(t, s.URL(path), tr)
-				if err != nil {
-					t.Fatal(err)
+				p := res[path+"/"+tr.String()]
+				if p.err != nil {
+					t.Fatal(p.err)
 				}
-				time.Sleep(1200 * time.Millisecond) // a GOP is 1 s
-				c.Close()
-				pkts, _ := r.snapshot()
+				pkts, desc := p.pkts, p.desc
 
 				f, ok := desc.Medias[0].Formats[0].(*format.H265)
 				if !ok {
@@ -204,24 +242,26 @@ func TestJPEGOverRTSP(t *testing.T) {
 		cfgs = append(cfgs, CameraConfig{Path: "720p", Codec: "JPEG", Width: 1280, Height: 720, FPS: 10})
 	}
 	s, _ := startServer(t, cfgs...)
+	var paths []string
 	for _, c := range cases {
-		for _, tr := range []gortsplib.Transport{gortsplib.TransportTCP, gortsplib.TransportUDP} {
+		paths = append(paths, c.path)
+	}
+	trs := []gortsplib.Transport{gortsplib.TransportTCP, gortsplib.TransportUDP}
+	res := playAll(t, s, paths, trs, time.Second)
+	for _, c := range cases {
+		for _, tr := range trs {
 			if c.w > 640 && tr == gortsplib.TransportUDP {
 				continue // 100-packet bursts overflow loopback socket buffers on a busy machine
 			}
 			t.Run(c.path+"/"+tr.String(), func(t *testing.T) {
-				t.Parallel()
-				cl, r, desc, err := gortsplibPlay(t, s.URL(c.path), tr)
-				if err != nil {
-					t.Fatal(err)
+				p := res[c.path+"/"+tr.String()]
+				if p.err != nil {
+					t.Fatal(p.err)
 				}
-				start := time.Now()
-				time.Sleep(time.Second)
-				cl.Close()
+				start, desc, pkts := p.start, p.desc, p.pkts
 				if _, ok := desc.Medias[0].Formats[0].(*format.MJPEG); !ok {
 					t.Fatalf("format %T", desc.Medias[0].Formats[0])
 				}
-				pkts, _ := r.snapshot()
 				typ := byte(1)
 				if c.ratio == image.YCbCrSubsampleRatio422 {
 					typ = 0
