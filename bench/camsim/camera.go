@@ -741,7 +741,7 @@ func (c *Camera) FramesSent() uint64 { return c.frames.Load() }
 // Path is the camera's URL path.
 func (c *Camera) Path() string { return c.cfg.Path }
 
-// Clip is the camera's clip.
+// Clip is the camera's clip; nil for a JPEG camera.
 func (c *Camera) Clip() *Clip { return c.clip }
 
 func (c *Camera) addConn(rc *rtspConn) bool {
