@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/camrelay/camrelay/relay/auth"
 	"github.com/camrelay/camrelay/relay/config"
 	"github.com/camrelay/camrelay/transport"
 	"github.com/camrelay/camrelay/transport/mediamtx"
@@ -48,6 +50,10 @@ type App struct {
 	readyMu    sync.Mutex
 	readyAt    time.Time
 	readyCache []string
+
+	issuer    *auth.Issuer
+	authSrv   *auth.Server
+	pubTokens *auth.PublisherTokens
 }
 
 // Errors of the camera methods; the API maps them to 404, 409 and 400.
@@ -128,18 +134,31 @@ func (a *App) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	cfg := a.Config()
 	d := cfg.Defaults
+	var mtxClient *mediamtx.Client
+	if cfg.MediaMTX.API != "" {
+		mtxClient = &mediamtx.Client{BaseURL: cfg.MediaMTX.API, User: cfg.MediaMTX.User, Pass: cfg.MediaMTX.Pass}
+	}
+	if cfg.Auth.Enabled() {
+		if err := a.startAuth(cfg, mtxClient); err != nil {
+			return err
+		}
+		defer a.issuer.Close()
+	}
 	sup := &Supervisor{
 		Log:        a.Log,
 		BackoffMin: time.Duration(d.BackoffMin),
 		BackoffMax: time.Duration(d.BackoffMax),
 		RingSize:   int(d.RingSize),
 	}
+	if a.pubTokens != nil {
+		pt := a.pubTokens
+		sup.PublishURL = func(c config.Camera) (string, error) { return pt.PublishURL(c.Output, c.Path) }
+	}
 	sup.Start()
 	defer sup.Close()
 	a.sup.Store(sup)
-	if cfg.MediaMTX.API != "" {
-		a.prov = newProvisioner(&mediamtx.Client{BaseURL: cfg.MediaMTX.API, User: cfg.MediaMTX.User, Pass: cfg.MediaMTX.Pass},
-			a.statePath(), a.Log)
+	if mtxClient != nil {
+		a.prov = newProvisioner(mtxClient, a.statePath(), a.Log)
 		if a.ReconcileEvery > 0 {
 			a.prov.interval = a.ReconcileEvery
 		}
@@ -240,6 +259,14 @@ func (a *App) reload(why string) {
 				a.Log.Warn("reload: changes under defaults, api.listen, mediamtx or serve take effect at the next restart")
 			}
 			if err = a.apply(cfg); err == nil {
+				if a.authSrv != nil {
+					if users, internal, uerr := authUsers(cfg.Auth); uerr == nil {
+						uerr = a.authSrv.SetUsers(users, internal)
+						if uerr != nil {
+							a.Log.Error("reload: auth users refused; keeping the old ones", "err", uerr.Error())
+						}
+					}
+				}
 				a.Log.Info("configuration reloaded", "why", why, "cameras", len(cfg.Cameras))
 				return
 			}
@@ -514,4 +541,94 @@ func Describe(c config.Camera) string {
 	}
 	return fmt.Sprintf("%s%s: %s -> %s (mode %s, transport %s, path %s)", c.Name, state,
 		transport.RedactURL(c.Source), out, c.Mode, c.Transport, c.Path)
+}
+
+// Issuer is the JWT issuer (nil unless auth: is configured and Run started).
+func (a *App) Issuer() *auth.Issuer { return a.issuer }
+
+// AuthServer serves the JWKS, tokens, revocation and MediaMTX's callback.
+func (a *App) AuthServer() *auth.Server { return a.authSrv }
+
+// AuthKeyFile is where the signing keys of a configuration live.
+func AuthKeyFile(c config.Auth) string { return filepath.Join(c.Keys, "jwt-keys.json") }
+
+// AuthDenyFile is where revocations are kept.
+func AuthDenyFile(c config.Auth) string { return filepath.Join(c.Keys, "jwt-deny.json") }
+
+// IssuerOptions are the issuer settings of a configuration.
+func IssuerOptions(c config.Auth) auth.IssuerOptions {
+	return auth.IssuerOptions{
+		KeyFile:     AuthKeyFile(c),
+		DenyFile:    AuthDenyFile(c),
+		Algorithm:   auth.Algorithm(c.Algorithm),
+		DefaultTTL:  time.Duration(c.TokenTTL),
+		MaxTTL:      time.Duration(c.MaxTTL),
+		ClaimKey:    c.ClaimKey,
+		RotateEvery: time.Duration(c.RotateEvery),
+	}
+}
+
+func (a *App) startAuth(cfg *config.Config, mtx *mediamtx.Client) error {
+	if err := os.MkdirAll(cfg.Auth.Keys, 0o700); err != nil {
+		return fmt.Errorf("auth.keys: %w", err)
+	}
+	o := IssuerOptions(cfg.Auth)
+	o.Logger = a.Log
+	if mtx != nil {
+		o.OnRotate = auth.MediaMTXRefresher(mtx)
+	}
+	is, err := auth.NewIssuer(o)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	users, internal, err := authUsers(cfg.Auth)
+	if err != nil {
+		is.Close()
+		return err
+	}
+	srv, err := auth.NewServer(auth.ServerOptions{Issuer: is, Users: users, InternalUsers: internal,
+		JWKSPath: cfg.Auth.JWKSPath, AllowedOrigins: cfg.Auth.AllowedOrigins, Logger: a.Log})
+	if err != nil {
+		is.Close()
+		return fmt.Errorf("auth: %w", err)
+	}
+	is.Start()
+	a.issuer, a.authSrv = is, srv
+	if cfg.Auth.PublishTokens {
+		a.pubTokens = &auth.PublisherTokens{Issuer: is}
+	}
+	a.Log.Info("auth server on", "algorithm", cfg.Auth.Algorithm, "kid", is.KeyID())
+	return nil
+}
+
+// authUsers converts the configuration's users for the auth server.
+func authUsers(c config.Auth) ([]auth.User, []auth.InternalUser, error) {
+	perms := func(ps []config.AuthPermission) auth.Permissions {
+		out := make(auth.Permissions, 0, len(ps))
+		for _, p := range ps {
+			out = append(out, auth.Permission{Action: p.Action, Path: p.Path})
+		}
+		return out
+	}
+	var users []auth.User
+	for _, u := range c.Users {
+		users = append(users, auth.User{Name: u.User, Password: auth.Credential(u.Pass), Permissions: perms(u.Permissions)})
+	}
+	var internal []auth.InternalUser
+	for _, u := range c.Internal {
+		iu := auth.InternalUser{Name: u.User, Password: auth.Credential(u.Pass), Permissions: perms(u.Permissions)}
+		for _, ip := range u.IPs {
+			pfx, err := netip.ParsePrefix(ip)
+			if err != nil {
+				a, aerr := netip.ParseAddr(ip)
+				if aerr != nil {
+					return nil, nil, fmt.Errorf("auth.internal %s: ips: %q is not an address or range", u.User, ip)
+				}
+				pfx = netip.PrefixFrom(a, a.BitLen())
+			}
+			iu.IPs = append(iu.IPs, pfx)
+		}
+		internal = append(internal, iu)
+	}
+	return users, internal, nil
 }

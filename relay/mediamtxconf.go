@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -16,8 +15,6 @@ import (
 
 // MediaMTXOptions shape the configuration MediaMTXConfig prints.
 type MediaMTXOptions struct {
-	// Auth is the authMethod to write: internal (default), http or jwt.
-	Auth string
 	// RelayIPs limit the publishing user to camrelay's addresses; default:
 	// loopback when the output URL points at loopback, else no limit.
 	RelayIPs []string
@@ -26,6 +23,9 @@ type MediaMTXOptions struct {
 	Secrets bool
 	// ServeURL is how MediaMTX reaches camrelay's RTSP server.
 	ServeURL string
+	// NoUsers leaves out authMethod and the internal users (the jwt and
+	// http modes write their own auth section).
+	NoUsers bool
 }
 
 // MediaMTXConfig renders the part of mediamtx.yml that matches a camrelay
@@ -38,20 +38,14 @@ func MediaMTXConfig(cfg *config.Config, o MediaMTXOptions) (string, error) {
 	if !o.Secrets {
 		b.WriteString("# Camera passwords are shown as ***; run with --secrets to write them (keep that file private).\n")
 	}
-	auth := o.Auth
-	if auth == "" {
-		auth = "internal"
-	}
-	if auth != "internal" {
-		return "", fmt.Errorf("--auth %s: this build writes internal users only", auth)
-	}
-	users, err := publishUsers(cfg, o)
-	if err != nil {
-		return "", err
-	}
-	doc := map[string]any{
-		"authMethod":        "internal",
-		"authInternalUsers": users,
+	doc := map[string]any{}
+	if !o.NoUsers {
+		users, err := publishUsers(cfg, o)
+		if err != nil {
+			return "", err
+		}
+		doc["authMethod"] = "internal"
+		doc["authInternalUsers"] = users
 	}
 	paths := wantedPaths(resolvedAll(cfg), serveFor(cfg.Serve, o.ServeURL))
 	if len(paths) > 0 {

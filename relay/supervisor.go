@@ -38,6 +38,10 @@ type Supervisor struct {
 	BackoffMin, BackoffMax time.Duration
 	// RingSize is each camera's ring in bytes. Zero means the default.
 	RingSize int
+	// PublishURL, when set, gives each publish session its output URL (with
+	// a token camrelay minted for that camera's path) instead of the
+	// configured one.
+	PublishURL func(cam config.Camera) (string, error)
 	// ReleaseGrace is how long an on-demand camera stays connected after
 	// its last viewer (MediaMTX, which waits its own sourceOnDemandCloseAfter
 	// first) left: it absorbs a viewer coming straight back. Zero means 2 s.
@@ -286,7 +290,12 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 	if cam.OnDemand {
 		return p, nil // served by the RTSP server when demanded: no sink of its own
 	}
-	if p.sink, err = newSink(cam, &p.sinkStats, p.log); err != nil {
+	if p.sink, err = newSink(cam, &p.sinkStats, p.log); err == nil && s.PublishURL != nil {
+		if pub, ok := p.sink.(*transport.RTSPPublisher); ok {
+			pub.URLFunc = func() (string, error) { return s.PublishURL(cam) }
+		}
+	}
+	if err != nil {
 		if p.transcoder != nil {
 			p.transcoder.Close()
 		}

@@ -43,6 +43,10 @@ var ErrIdle = errors.New("no packets from the source within the publish timeout"
 type RTSPPublisher struct {
 	// URL to publish to, credentials included.
 	URL string
+	// URLFunc, when set, gives the URL at each connection instead of URL:
+	// for credentials that change, such as tokens camrelay mints for its
+	// own publishing.
+	URLFunc func() (string, error)
 	// ReadTimeout bounds dialing, every request and every write. Zero means
 	// 10 s.
 	ReadTimeout time.Duration
@@ -74,18 +78,15 @@ func orDefault(d, def time.Duration) time.Duration {
 // silent past the publish timeout (ErrIdle). Errors never contain
 // credentials.
 func (p *RTSPPublisher) Run(ctx context.Context, r PacketReader) error {
-	err := p.run(ctx, r)
+	var used string
+	err := p.run(ctx, r, &used)
 	if ctx.Err() != nil {
 		return nil
 	}
-	return Scrub(err, p.URL)
+	return Scrub(err, p.URL, used)
 }
 
-func (p *RTSPPublisher) run(ctx context.Context, r PacketReader) error {
-	u, err := base.ParseURL(p.URL)
-	if err != nil {
-		return fmt.Errorf("invalid output URL %s: %w", RedactURL(p.URL), err)
-	}
+func (p *RTSPPublisher) run(ctx context.Context, r PacketReader, used *string) error {
 	stats := p.Stats
 	if stats == nil {
 		stats = &SinkStats{}
@@ -107,6 +108,18 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader) error {
 		r.Resync()
 	}
 
+	raw := p.URL
+	if p.URLFunc != nil {
+		var err error
+		if raw, err = p.URLFunc(); err != nil {
+			return fmt.Errorf("output credentials: %w", err)
+		}
+	}
+	*used = raw
+	u, err := base.ParseURL(raw)
+	if err != nil {
+		return fmt.Errorf("invalid output URL %s: %w", RedactURL(raw), err)
+	}
 	s, err := p.dial(ctx, u, tracks)
 	if err != nil {
 		return err
@@ -114,7 +127,7 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader) error {
 	defer s.close()
 	stats.Sessions.Add(1)
 	if p.Log != nil {
-		p.Log.Debug("publishing", "url", RedactURL(p.URL), "tracks", fmt.Sprint(tracks))
+		p.Log.Debug("publishing", "url", RedactURL(raw), "tracks", fmt.Sprint(tracks))
 	}
 	s.stats = stats
 	s.tl = newTimeline(tracks, pkt.Epoch, stats)

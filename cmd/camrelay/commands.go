@@ -84,7 +84,8 @@ func cmdMediaMTXConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mediamtx-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "camrelay.yml", "camrelay configuration file")
-	authMode := fs.String("auth", "internal", "MediaMTX authMethod to write: internal, http or jwt")
+	authMode := fs.String("auth", "internal", "MediaMTX authMethod to write: internal, http (camrelay's callback) or jwt (camrelay's JWKS)")
+	apiURL := fs.String("api-url", "", "how MediaMTX reaches camrelay's API for --auth jwt|http (default http(s)://api.listen)")
 	relayIP := fs.String("relay-ip", "", "comma-separated addresses camrelay publishes from (limits the publishing user)")
 	serveURL := fs.String("serve-url", "", "how MediaMTX reaches camrelay's RTSP server (default: serve.url or rtsp://serve.listen)")
 	secrets := fs.Bool("secrets", false, "write camera passwords into path sources (keep the output private)")
@@ -96,11 +97,24 @@ func cmdMediaMTXConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "camrelay mediamtx-config: %v\n", err)
 		return 1
 	}
-	o := relay.MediaMTXOptions{Auth: *authMode, Secrets: *secrets, ServeURL: *serveURL}
+	o := relay.MediaMTXOptions{Secrets: *secrets, ServeURL: *serveURL}
 	if *relayIP != "" {
 		o.RelayIPs = strings.Split(*relayIP, ",")
 	}
-	out, err := relay.MediaMTXConfig(cfg, o)
+	var out string
+	switch *authMode {
+	case "internal":
+		out, err = relay.MediaMTXConfig(cfg, o)
+	case "jwt", "http":
+		o.NoUsers = true
+		if out, err = mediamtxAuthSection(cfg, *authMode, *apiURL); err == nil {
+			var paths string
+			paths, err = relay.MediaMTXConfig(cfg, o)
+			out += paths
+		}
+	default:
+		err = fmt.Errorf("--auth %q: want internal, http or jwt", *authMode)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "camrelay mediamtx-config: %v\n", err)
 		return 1

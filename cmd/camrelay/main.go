@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/camrelay/camrelay/relay"
 	"github.com/camrelay/camrelay/relay/api"
+	"github.com/camrelay/camrelay/relay/auth"
 	"github.com/camrelay/camrelay/relay/config"
 )
 
@@ -30,7 +32,9 @@ Usage:
   camrelay check -c FILE             validate FILE and list the cameras, without connecting
   camrelay probe URL                 connect to a camera; print tracks, codecs, size, frame rate, WebRTC readiness
   camrelay mediamtx-config -c FILE   print the MediaMTX users and paths that match FILE
-  camrelay passwd < PASSWORD         print an argon2id hash for api.users
+  camrelay passwd < PASSWORD         print an argon2id hash for api.users and auth.users
+  camrelay token -c FILE --user U    mint a JWT for U (--read, --publish, --playback, --api, --ttl narrow it)
+  camrelay keys rotate -c FILE       rotate the JWT signing key (through the running camrelay if it answers)
   camrelay version                   print version information
 
 Run "camrelay COMMAND -h" for a command's flags.
@@ -56,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdMediaMTXConfig(args[1:], stdout, stderr)
 	case "passwd":
 		return cmdPasswd(args[1:], os.Stdin, stdout, stderr)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr)
+	case "keys":
+		return cmdKeys(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "camrelay %s (%s, %s/%s)%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, buildFeatures())
 		return 0
@@ -158,6 +166,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 // running is a started camrelay: the App and its API server.
 type running struct {
 	apiAddr string
+	tls     bool
 	cancel  context.CancelFunc
 	errc    chan error
 	n       int
@@ -184,6 +193,17 @@ func start(ctx context.Context, app *relay.App, reload <-chan struct{}) (*runnin
 			return nil, fmt.Errorf("api: %w", err)
 		}
 		r.apiAddr = ln.Addr().String()
+		if t := cfg.Auth.TLS; t.Cert != "" {
+			tc, err := auth.TLSConfig(t.Cert, t.Key)
+			if err != nil {
+				ln.Close()
+				cancel()
+				<-r.errc
+				return nil, fmt.Errorf("auth.tls: %w", err)
+			}
+			ln = tls.NewListener(ln, tc)
+			r.tls = true
+		}
 		srv := &api.Server{App: app, Log: app.Log}
 		r.n++
 		go func() { r.errc <- srv.ServeListener(ctx, ln) }()

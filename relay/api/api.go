@@ -67,6 +67,28 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/cameras/{name...}", s.authed(s.cameraGet))
 	mux.HandleFunc("PUT /v1/cameras/{name...}", s.authed(s.replace))
 	mux.HandleFunc("DELETE /v1/cameras/{name...}", s.authed(s.remove))
+	if as := s.App.AuthServer(); as != nil {
+		// The auth server's endpoints authenticate on their own terms:
+		// public keys, a password exchange, MediaMTX's callback.
+		mux.Handle("GET /.well-known/jwks.json", as.JWKSHandler())
+		if p := s.App.Config().Auth.JWKSPath; p != "" && p != "/.well-known/jwks.json" {
+			mux.Handle("GET "+p, as.JWKSHandler())
+		}
+		mux.Handle("/v1/token", as.TokenHandler())
+		mux.Handle("/v1/token/revoke", as.RevokeHandler())
+		mux.Handle("/v1/mediamtx/auth", as.CallbackHandler())
+		mux.HandleFunc("POST /v1/keys/rotate", s.authed(s.rotate))
+		if s.CheckToken == nil {
+			is := s.App.Issuer()
+			s.CheckToken = func(tok string) (string, bool) {
+				c, err := is.Verify(tok)
+				if err != nil {
+					return "", false
+				}
+				return c.Subject, c.Allows("api", "")
+			}
+		}
+	}
 	if s.Extra != nil {
 		s.Extra(mux)
 	}
@@ -185,6 +207,16 @@ func (s *Server) allowed(r *http.Request) bool {
 		s.cacheMu.Unlock()
 	}
 	return found
+}
+
+// rotate makes a new signing key; MediaMTX is asked to refetch the JWKS.
+func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
+	is := s.App.Issuer()
+	if err := is.Rotate(r.Context()); err != nil {
+		writeError(w, http.StatusInternalServerError, "rotation: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"kid": is.KeyID()})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -37,8 +37,65 @@ type Config struct {
 	// not configuration: which MediaMTX paths it created. Default: the
 	// configuration file's name + ".state.json".
 	StateFile string   `yaml:"state_file"`
-	Cameras   []Camera `yaml:"cameras"`
+	// Auth turns on camrelay's JWT issuer (served on api.listen) when
+	// keys is set.
+	Auth    Auth     `yaml:"auth"`
+	Cameras []Camera `yaml:"cameras"`
 }
+
+// Auth configures the JWT issuer MediaMTX trusts, its users, and
+// camrelay's own publishing with tokens.
+type Auth struct {
+	// Keys is the folder of the signing keys (created if missing, mode
+	// 0700; the key file inside is 0600).
+	Keys      string   `yaml:"keys"`
+	Algorithm string   `yaml:"algorithm"` // EdDSA (default) or RS256
+	TokenTTL  Duration `yaml:"token_ttl"` // default 1h
+	// MaxTTL caps every token's lifetime; default token_ttl. It is also
+	// how long a revoked token stays usable in MediaMTX's jwt mode.
+	MaxTTL   Duration `yaml:"max_ttl"`
+	ClaimKey string   `yaml:"claim_key"` // default mediamtx_permissions
+	// RotateEvery rotates the signing key automatically; 0: only by
+	// `camrelay keys rotate`.
+	RotateEvery Duration `yaml:"rotate_every"`
+	// JWKSPath serves the JWKS there too, besides /.well-known/jwks.json.
+	JWKSPath string `yaml:"jwks_path"`
+	// AllowedOrigins are the browser origins that may call /v1/token.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// TLS serves api.listen over HTTPS.
+	TLS struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	// PublishTokens makes camrelay publish each camera with a token it
+	// mints for itself: publish on that camera's path only, short-lived,
+	// renewed. The output URL then needs no password.
+	PublishTokens bool `yaml:"publish_tokens"`
+	// Users may get tokens from POST /v1/token.
+	Users []AuthUser `yaml:"users"`
+	// Internal users are checked by the MediaMTX http callback before
+	// tokens (clients that cannot carry a token).
+	Internal []AuthUser `yaml:"internal"`
+}
+
+// AuthUser is a token user (pass must be an argon2 hash) or an internal
+// user of the MediaMTX callback.
+type AuthUser struct {
+	User        string           `yaml:"user"`
+	Pass        string           `yaml:"pass"`
+	IPs         []string         `yaml:"ips"`
+	Permissions []AuthPermission `yaml:"permissions"`
+}
+
+// AuthPermission is one {action, path} a user may have, as MediaMTX
+// matches it: path empty for any, "~regexp", or an exact name.
+type AuthPermission struct {
+	Action string `yaml:"action"`
+	Path   string `yaml:"path"`
+}
+
+// Enabled reports whether the auth server is configured.
+func (a *Auth) Enabled() bool { return a.Keys != "" }
 
 // API is the HTTP control API (cameras, status, health, metrics).
 type API struct {
@@ -299,6 +356,9 @@ var typeNames = strings.NewReplacer(
 	"in type config.MediaMTX", "in mediamtx",
 	"in type config.Serve", "in serve",
 	"in type config.Video", "in video",
+	"in type config.Auth", "in auth",
+	"in type config.AuthUser", "in an auth user",
+	"in type config.AuthPermission", "in a permission",
 )
 
 // yamlError rewrites yaml.v3's Go-flavoured messages for users.
@@ -333,6 +393,18 @@ func (c *Config) applyDefaults() {
 		c.Serve.Listen = DefaultServeListen
 	}
 	setDur(&c.Serve.ReleaseAfter, DefaultReleaseAfter)
+	if c.Auth.Enabled() {
+		if c.Auth.Algorithm == "" {
+			c.Auth.Algorithm = "EdDSA"
+		}
+		setDur(&c.Auth.TokenTTL, time.Hour)
+		if c.Auth.MaxTTL == 0 {
+			c.Auth.MaxTTL = c.Auth.TokenTTL
+		}
+		if c.Auth.ClaimKey == "" {
+			c.Auth.ClaimKey = "mediamtx_permissions"
+		}
+	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
@@ -726,6 +798,87 @@ func (c *Config) checkServices() []error {
 	if (c.Serve.User == "") != (c.Serve.Pass == "") {
 		add("serve: set both user and pass, or neither")
 	}
+	errs = append(errs, c.checkAuth()...)
+	return errs
+}
+
+var authActions = map[string]bool{"publish": true, "read": true, "playback": true, "api": true, "metrics": true}
+
+func (c *Config) checkAuth() []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	a := c.Auth
+	if !a.Enabled() {
+		if len(a.Users) > 0 || len(a.Internal) > 0 || a.PublishTokens {
+			add("auth.keys: is required to turn on the auth server (users, internal, publish_tokens)")
+		}
+		return errs
+	}
+	if a.Algorithm != "EdDSA" && a.Algorithm != "RS256" {
+		add("auth.algorithm: must be EdDSA or RS256, not %q", a.Algorithm)
+	}
+	if a.MaxTTL < a.TokenTTL {
+		add("auth.max_ttl (%v) is shorter than auth.token_ttl (%v)", time.Duration(a.MaxTTL), time.Duration(a.TokenTTL))
+	}
+	if a.TokenTTL < Duration(time.Minute) {
+		add("auth.token_ttl: must be at least 1m")
+	}
+	if (a.TLS.Cert == "") != (a.TLS.Key == "") {
+		add("auth.tls: set both cert and key, or neither")
+	}
+	if a.JWKSPath != "" && !strings.HasPrefix(a.JWKSPath, "/") {
+		add("auth.jwks_path: must start with /")
+	}
+	for i, o := range a.AllowedOrigins {
+		if o == "*" {
+			add("auth.allowed_origins[%d]: \"*\" is refused: the token endpoint takes credentials; list the origins", i)
+		}
+	}
+	check := func(list string, users []AuthUser, needArgon bool) {
+		seen := map[string]bool{}
+		for i, u := range users {
+			label := fmt.Sprintf("auth.%s[%d]", list, i)
+			if u.User == "" {
+				add("%s.user: is required", label)
+			}
+			if seen[u.User] {
+				add("%s.user: duplicate %q", label, u.User)
+			}
+			seen[u.User] = true
+			switch {
+			case u.User == "any" && list == "internal":
+				if u.Pass != "" {
+					add("%s.pass: the any user takes no password", label)
+				}
+			case needArgon && !strings.HasPrefix(u.Pass, "argon2:"):
+				add("%s.pass: token users need an argon2 hash (make one with `camrelay passwd`)", label)
+			default:
+				if err := auth.Credential(u.Pass).Validate(); err != nil {
+					add("%s.pass: %v", label, err)
+				}
+			}
+			if needArgon && len(u.IPs) > 0 {
+				add("%s.ips: only internal users are limited by address", label)
+			}
+			for _, ip := range u.IPs {
+				if _, _, err := net.ParseCIDR(ip); err != nil && net.ParseIP(ip) == nil {
+					add("%s.ips: %q is not an address or CIDR range", label, ip)
+				}
+			}
+			for j, p := range u.Permissions {
+				if !authActions[p.Action] {
+					add("%s.permissions[%d].action: must be publish, read, playback, api or metrics, not %q", label, j, p.Action)
+				}
+				if strings.HasPrefix(p.Path, "~") {
+					if _, err := regexp.Compile(p.Path[1:]); err != nil {
+						add("%s.permissions[%d].path: bad regular expression: %v", label, j, err)
+					}
+				}
+			}
+		}
+	}
+	check("users", a.Users, true)
+	check("internal", a.Internal, false)
 	return errs
 }
 

@@ -29,6 +29,12 @@ func (c *Config) expand(lookup func(string) (string, bool)) error {
 	do("serve.user", &c.Serve.User, false)
 	do("serve.pass", &c.Serve.Pass, false)
 	do("serve.url", &c.Serve.URL, true)
+	for i := range c.Auth.Users {
+		do(fmt.Sprintf("auth.users[%d].pass", i), &c.Auth.Users[i].Pass, false)
+	}
+	for i := range c.Auth.Internal {
+		do(fmt.Sprintf("auth.internal[%d].pass", i), &c.Auth.Internal[i].Pass, false)
+	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		label := fmt.Sprintf("cameras[%d]", i)
