@@ -76,13 +76,21 @@ func (r *rateSampler) sample(now time.Time, frames, bytes uint64) {
 	r.at, r.frames, r.bytes = now, frames, bytes
 }
 
-// sample updates rates and promotes states that packets prove. The
-// supervisor calls it about once a second.
+// sample updates rates (over the supervisor's one-second ticks) and
+// promotes states that packets prove.
 func (p *pipeline) sample(now time.Time) {
+	p.mu.Lock()
+	p.rate.sample(now, p.srcStats.Frames.Load(), p.srcStats.Bytes.Load())
+	p.mu.Unlock()
+	p.promote(now)
+}
+
+// promote moves the states on once packets prove them: connecting to
+// streaming, waiting to publishing.
+func (p *pipeline) promote(now time.Time) {
 	last := p.srcStats.Last.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.rate.sample(now, p.srcStats.Frames.Load(), p.srcStats.Bytes.Load())
 	if p.state == StateConnecting && last != 0 && last >= p.sessionStart {
 		p.state, p.since = StateStreaming, now
 		p.lastErr = ""
@@ -94,7 +102,7 @@ func (p *pipeline) sample(now time.Time) {
 }
 
 func (p *pipeline) status() CameraStatus {
-	p.sample(time.Now())
+	p.promote(time.Now())
 	s := &p.srcStats
 	k := &p.sinkStats
 	p.mu.Lock()

@@ -10,12 +10,14 @@ HLS_PORT=${DEMO_HLS_PORT:-8888}
 API_PORT=${DEMO_API_PORT:-9997}
 CAMSIM_PORT=${DEMO_CAMSIM_PORT:-8555}
 CAMSIM_HD_PORT=${DEMO_CAMSIM_HD_PORT:-8556}
+MJPEG_PORT=${DEMO_MJPEG_PORT:-8081}
+SERVE_PORT=${DEMO_SERVE_PORT:-8557}
 
 dir=.demo
 mkdir -p "$dir"
 mtx=$(scripts/build-mediamtx.sh)
 
-for p in "$RTSP_PORT" "$WEBRTC_PORT" "$HLS_PORT" "$API_PORT" "$CAMSIM_PORT" "$CAMSIM_HD_PORT" 8000 8001 8189; do
+for p in "$RTSP_PORT" "$WEBRTC_PORT" "$HLS_PORT" "$API_PORT" "$CAMSIM_PORT" "$CAMSIM_HD_PORT" "$MJPEG_PORT" "$SERVE_PORT" 9990 8000 8001 8189; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     echo "demo: port $p on 127.0.0.1 is in use; stop what uses it or set DEMO_*_PORT (see scripts/demo.sh)" >&2
     exit 1
@@ -25,9 +27,10 @@ done
 # Fresh secrets every run: they reach camrelay through the environment
 # only, the way production configs keep passwords out of files.
 secret() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 16; }
-export RELAY_PASS CAM_PASS
+export RELAY_PASS CAM_PASS SERVE_PASS
 RELAY_PASS=$(secret)
 CAM_PASS=$(secret)
+SERVE_PASS=$(secret)
 
 cat > "$dir/mediamtx.yml" <<YML
 logLevel: info
@@ -70,6 +73,9 @@ YML
 cat > "$dir/camrelay.yml" <<'YML'
 # The demo's camrelay configuration: passwords come from the environment.
 output: rtsp://relay:${RELAY_PASS}@127.0.0.1:RTSP_PORT/{path}
+api: {listen: 127.0.0.1:9990}
+mediamtx: {api: http://127.0.0.1:API_PORT}
+serve: {listen: 127.0.0.1:SERVE_PORT, user: mediamtx, pass: "${SERVE_PASS}"}
 cameras:
   - name: lobby
     source: rtsp://admin:${CAM_PASS}@127.0.0.1:CAMSIM_PORT/lobby
@@ -82,8 +88,20 @@ cameras:
   - name: hall-hd
     source: rtsp://127.0.0.1:CAMSIM_HD_PORT/hall
     path: site1/hall
+  # connected only while someone watches (MediaMTX pulls it from camrelay)
+  - name: backyard
+    source: rtsp://admin:${CAM_PASS}@127.0.0.1:CAMSIM_PORT/backyard
+    on_demand: true
 YML
-sed -i "s/CAMSIM_HD_PORT/${CAMSIM_HD_PORT}/; s/CAMSIM_PORT/${CAMSIM_PORT}/g; s/RTSP_PORT/${RTSP_PORT}/" "$dir/camrelay.yml"
+if bin/camrelay version | grep -q "transcoding: libav"; then
+  cat >> "$dir/camrelay.yml" <<'YML'
+  # an MJPEG-over-HTTP camera, 640x480 at a variable rate, normalized to H.264 720p25 in-process
+  - name: parking
+    source: http://admin:${CAM_PASS}@127.0.0.1:MJPEG_PORT/parking
+    video: {width: 1280, height: 720, fps: 25, bitrate: 2M}
+YML
+fi
+sed -i "s/CAMSIM_HD_PORT/${CAMSIM_HD_PORT}/; s/CAMSIM_PORT/${CAMSIM_PORT}/g; s/RTSP_PORT/${RTSP_PORT}/; s/MJPEG_PORT/${MJPEG_PORT}/; s/SERVE_PORT/${SERVE_PORT}/; s/API_PORT/${API_PORT}/" "$dir/camrelay.yml"
 
 pids=()
 cleanup() {
@@ -96,14 +114,16 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 "$mtx" "$dir/mediamtx.yml" > "$dir/mediamtx.log" 2>&1 & pids+=($!)
-bin/camsim -listen "127.0.0.1:${CAMSIM_PORT}" -paths lobby,garage,door -user admin -pass "$CAM_PASS" -auth digest \
-  -audio testdata/clips/g711u_8000.ulaw -audio-cams door > "$dir/camsim.log" 2>&1 & pids+=($!)
+bin/camsim -listen "127.0.0.1:${CAMSIM_PORT}" -paths lobby,garage,door,backyard -user admin -pass "$CAM_PASS" -auth digest \
+  -audio testdata/clips/g711u_8000.ulaw -audio-cams door \
+  -mjpeg parking -mjpeg-listen "127.0.0.1:${MJPEG_PORT}" -variable-fps > "$dir/camsim.log" 2>&1 & pids+=($!)
 bin/camsim -listen "127.0.0.1:${CAMSIM_HD_PORT}" -paths hall -clip testdata/clips/h264_1280x720_25.h264 \
   > "$dir/camsim-hd.log" 2>&1 & pids+=($!)
 bin/camrelay check -c "$dir/camrelay.yml"
 bin/camrelay run -c "$dir/camrelay.yml" > >(tee "$dir/camrelay.log") 2>&1 & pids+=($!)
 
 paths=(lobby garage door site1/hall)
+grep -q "name: parking" "$dir/camrelay.yml" && paths+=(parking)
 for _ in $(seq 1 60); do
   ready=0
   for p in "${paths[@]}"; do
@@ -122,10 +142,12 @@ cat <<MSG
  Watch in a browser (WebRTC, MediaMTX's page):
 MSG
 for p in "${paths[@]}"; do echo "   http://127.0.0.1:${WEBRTC_PORT}/$p"; done
-echo " Or over HLS:  http://127.0.0.1:${HLS_PORT}/lobby"
+echo " On demand (connected when you open it):  http://127.0.0.1:${WEBRTC_PORT}/backyard
+ Or over HLS:  http://127.0.0.1:${HLS_PORT}/lobby"
 echo " Or over RTSP (ffplay, VLC, mpv):"
 for p in "${paths[@]}"; do echo "   rtsp://127.0.0.1:${RTSP_PORT}/$p"; done
 cat <<MSG
+ camrelay API:    http://127.0.0.1:9990/v1/cameras   (status, metrics at /metrics)
  MediaMTX API:    http://127.0.0.1:${API_PORT}/v3/paths/list
  Logs:            $dir/{camrelay,mediamtx,camsim}.log
  Press Ctrl-C to stop everything.

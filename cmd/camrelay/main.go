@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/camrelay/camrelay/codec/libav"
 	"github.com/camrelay/camrelay/relay"
 	"github.com/camrelay/camrelay/relay/api"
 	"github.com/camrelay/camrelay/relay/auth"
@@ -66,6 +67,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "camrelay %s (%s, %s/%s)%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, buildFeatures())
+		if libav.Available {
+			fmt.Fprintln(stdout, "transcoding: libav (FFmpeg libraries linked in)")
+		} else {
+			fmt.Fprintln(stdout, "transcoding: not available (pure-Go build; build with -tags libav)")
+		}
 		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

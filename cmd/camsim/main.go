@@ -48,6 +48,11 @@ Flags:
 	pass := fs.String("pass", "", "password every camera asks for")
 	authName := fs.String("auth", "", "none|basic|digest|digest-qop (default: digest with -user, else none)")
 	fps := fs.Int("fps", 25, "frame rate of every camera")
+	codecName := fs.String("codec", "H264", "RTSP video: H264, H265 (with -clip of Annex-B H.265) or JPEG (MJPEG over RTP, -size)")
+	size := fs.String("size", "640x480", "picture size of JPEG cameras (RTSP -codec JPEG and -mjpeg)")
+	mjpeg := fs.String("mjpeg", "", "comma-separated paths of MJPEG-over-HTTP cameras (served on -mjpeg-listen)")
+	mjpegListen := fs.String("mjpeg-listen", "127.0.0.1:8080", "HTTP listen address of the MJPEG cameras")
+	variable := fs.Bool("variable-fps", false, "MJPEG cameras send at a variable frame rate (0.5x to 1.5x the interval)")
 	verbose := fs.Bool("v", false, "log connections and requests to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,8 +69,8 @@ Flags:
 	if *paths != "" {
 		names = splitList(*paths)
 	} else {
-		if *n < 1 {
-			return fmt.Errorf("-n %d: need at least one camera", *n)
+		if *n < 0 || (*n == 0 && *mjpeg == "") {
+			return fmt.Errorf("-n %d: need at least one camera (or -mjpeg)", *n)
 		}
 		for i := 1; i <= *n; i++ {
 			names = append(names, "cam"+strconv.Itoa(i))
@@ -79,19 +84,30 @@ Flags:
 		return fmt.Errorf("-audio-cams needs -audio")
 	}
 
-	srv := &camsim.Server{ListenAddr: *listen}
+	var w, h int
+	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil || w <= 0 || h <= 0 {
+		return fmt.Errorf("-size %q: want WIDTHxHEIGHT", *size)
+	}
+	srv := &camsim.Server{ListenAddr: *listen, MJPEGListenAddr: *mjpegListen}
 	if *verbose {
 		srv.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	for _, name := range names {
 		cfg := camsim.CameraConfig{
-			Path: name, Clip: *clip, FPS: *fps,
+			Path: name, Clip: *clip, FPS: *fps, Codec: strings.ToUpper(*codecName), Width: w, Height: h,
 			User: *user, Pass: *pass, Auth: auth,
 		}
 		if *audio != "" && (len(withAudio) == 0 || withAudio[strings.Trim(name, "/")]) {
 			cfg.Audio = *audio
 		}
 		if _, err := srv.AddCamera(cfg); err != nil {
+			return err
+		}
+	}
+	mjpegNames := splitList(*mjpeg)
+	for _, name := range mjpegNames {
+		if _, err := srv.AddMJPEGCamera(camsim.MJPEGConfig{Path: name, Width: w, Height: h, FPS: *fps, VariableFPS: *variable,
+			User: *user, Pass: *pass, Auth: auth}); err != nil {
 			return err
 		}
 	}
@@ -102,6 +118,9 @@ Flags:
 
 	for _, name := range names {
 		fmt.Println(camsim.Redacted(srv.URL(name)))
+	}
+	for _, name := range mjpegNames {
+		fmt.Println(camsim.Redacted(srv.MJPEGURL(name)))
 	}
 
 	sig := make(chan os.Signal, 1)
