@@ -173,9 +173,12 @@ func TestStatusReportsStreamingAndRates(t *testing.T) {
 		st, _ := s.CameraStatus("a")
 		return st.State == StateStreaming && st.Sink.State == SinkPublishing && st.Packets > 0
 	})
-	time.Sleep(1100 * time.Millisecond)
+	eventually(t, "a frame rate (measured over the sampler's one-second ticks)", func() bool {
+		st, _ := s.CameraStatus("a")
+		return st.FPS > 0
+	})
 	st, _ := s.CameraStatus("a")
-	if st.FPS <= 0 || len(st.Tracks) != 1 || st.Tracks[0] != "video H264/90000" {
+	if st.FPS < 500 || len(st.Tracks) != 1 || st.Tracks[0] != "video H264/90000" {
 		t.Fatalf("status %+v", st)
 	}
 }
