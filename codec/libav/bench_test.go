@@ -39,6 +39,7 @@ func benchTranscode(b *testing.B, cfg codec.TranscodeConfig, track codec.Track, 
 		b.Fatalf("%d frames in, stats %+v", i, st)
 	}
 	b.ReportMetric(float64(st.Latency.Quantile(0.5))/1e6, "p50-ms")
+	b.ReportMetric(float64(st.Latency.Quantile(0.99))/1e6, "p99-ms")
 	b.ReportMetric(float64(d.bytes*8)/(float64(i)/25)/1e6, "Mbit/s")
 }
 
