@@ -14,8 +14,9 @@ import (
 	"io/fs"
 	"math/big"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/camrelay/camrelay/relay/internal/atomicfile"
 )
 
 // Algorithm is a JWS signing algorithm camrelay signs and accepts. There is
@@ -283,37 +284,4 @@ func jsonIndent(v any) ([]byte, error) {
 
 // writeFileAtomic replaces path with data, mode 0600, creating the folder
 // (0700) when missing.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: makes the rename durable on most file systems
-		d.Close()
-	}
-	return nil
-}
+func writeFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data, 0o600) }

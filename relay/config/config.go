@@ -36,7 +36,7 @@ type Config struct {
 	// StateFile keeps what camrelay must remember across restarts that is
 	// not configuration: which MediaMTX paths it created. Default: the
 	// configuration file's name + ".state.json".
-	StateFile string   `yaml:"state_file"`
+	StateFile string `yaml:"state_file"`
 	// Auth turns on camrelay's JWT issuer (served on api.listen) when
 	// keys is set.
 	Auth    Auth     `yaml:"auth"`

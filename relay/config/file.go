@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/camrelay/camrelay/relay/internal/atomicfile"
 )
 
 // ErrNoCamera and ErrDuplicate are returned by the camera edits of a File.
@@ -53,7 +54,7 @@ func EditCameras(path string, lookup func(string) (string, bool), edit func(e *C
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(path, buf.Bytes()); err != nil {
+	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("saving %s: %w", path, err)
 	}
 	return cfg, nil
@@ -144,43 +145,7 @@ func (e *CameraEditor) Remove(name string) error {
 }
 
 // WriteFileAtomic replaces path with data the way EditCameras saves the
-// configuration.
-func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, data) }
-
-// writeAtomic replaces path with data so that a reader sees the old or the
-// new file, never a mix, and a crash leaves one of the two.
-func writeAtomic(path string, data []byte) error {
-	mode := os.FileMode(0o600)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+// configuration (the file keeps its mode; a new one gets 0600).
+func WriteFileAtomic(path string, data []byte) error {
+	return atomicfile.Write(path, data, atomicfile.ModeOf(path, 0o600))
 }
