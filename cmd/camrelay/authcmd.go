@@ -224,4 +224,3 @@ func mediamtxAuthSection(cfg *config.Config, mode, apiURL string) (string, error
 		JWKSURL: apiURL + "/.well-known/jwks.json", CallbackURL: apiURL + "/v1/mediamtx/auth"}
 	return m.YAML()
 }
-
