@@ -30,18 +30,17 @@ type Depacketizer struct {
 	sink  TranscodeSink
 	stats *SourceStats
 
-	mu      sync.Mutex
-	video   int // index of the video track, -1 when none
-	codec   string
-	decode  func(*rtp.Packet) ([][]byte, []byte, error)
-	clock   int
-	haveTS  bool
-	lastTS  uint32
-	ticks   int64 // unwrapped RTP time of the last frame
-	frame   codec.Frame
-	apkt    codec.Packet
-	tracks  []codec.Track
-	corrupt func()
+	mu     sync.Mutex
+	video  int // index of the video track, -1 when none
+	codec  string
+	decode func(*rtp.Packet) ([][]byte, []byte, error)
+	clock  int
+	haveTS bool
+	lastTS uint32
+	ticks  int64 // unwrapped RTP time of the last frame
+	frame  codec.Frame
+	apkt   codec.Packet
+	tracks []codec.Track
 }
 
 // NewDepacketizer feeds sink; stats may be nil.

@@ -320,7 +320,3 @@ func ffmpegPublish(url string) ([]byte, error) {
 	return exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re", "-f", "h264", "-i", clipSmall, "-t", "1", "-c", "copy",
 		"-f", "rtsp", "-rtsp_transport", "tcp", url).CombinedOutput()
 }
-
-func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
-}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -61,7 +62,7 @@ func (e *env) watchBarcodes(path string) (*transport.RTSPReader, *barcodeReader)
 			}
 		}
 	}}
-	ctx, cancel := contextTimeout(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := r.Start(ctx); err != nil {
 		e.t.Fatalf("reading %s: %v", path, err)
