@@ -120,8 +120,12 @@ func Run(ctx context.Context, o Options, command string) (*Results, string, erro
 		}
 		res.Machine.Netns = true
 	}
+	built := o.Camrelay == ""
 	if err := prepare(ctx, &o); err != nil {
 		return nil, "", err
+	}
+	if built {
+		defer os.RemoveAll(filepath.Dir(o.Camrelay))
 	}
 	dir := o.Out
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -153,7 +157,8 @@ func Run(ctx context.Context, o Options, command string) (*Results, string, erro
 		res.Machine.LoadEnd = LoadAvg()
 		sortRows(res.Rows)
 		res.Summary = aggregate(res.Rows)
-		res.Goals = goals(res.Summary)
+		res.Fits = fits(res.Rows)
+		res.Goals = goals(res.Summary, res.Fits)
 		res.Density = density(res.Summary)
 		plots, perr := writePlots(dir, res.Summary)
 		res.Plots = plots
@@ -239,7 +244,7 @@ func prepare(ctx context.Context, o *Options) error {
 		}
 	}
 	if o.Camrelay == "" {
-		bin, err := buildCamrelay(ctx, o.Root, o.has(ScenarioTranscode))
+		bin, err := buildCamrelay(ctx, o.Root, o.has(ScenarioTranscode), o.CamrelayPureGo && !o.has(ScenarioTranscode))
 		if err != nil {
 			return err
 		}
@@ -249,15 +254,17 @@ func prepare(ctx context.Context, o *Options) error {
 }
 
 // buildCamrelay builds camrelay (with libav when the FFmpeg libraries are
-// there) into a cache folder under the system's temporary folder.
-func buildCamrelay(ctx context.Context, root string, needLibav bool) (string, error) {
-	dir := filepath.Join(os.TempDir(), "relaybench-bin")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// there, unless pureGo) into a new temporary folder, which Run removes.
+func buildCamrelay(ctx context.Context, root string, needLibav, pureGo bool) (string, error) {
+	dir, err := os.MkdirTemp("", "relaybench-bin-")
+	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "camrelay")
 	args := []string{"build", "-o", bin}
-	if exec.Command("pkg-config", "--exists", "libavcodec", "libavformat", "libavutil", "libswscale", "libavfilter", "libswresample").Run() == nil {
+	if pureGo {
+		// no libav
+	} else if exec.Command("pkg-config", "--exists", "libavcodec", "libavformat", "libavutil", "libswscale", "libavfilter", "libswresample").Run() == nil {
 		args = append(args, "-tags", "libav")
 	} else if needLibav {
 		return "", errors.New("the transcode scenario needs camrelay built with libav, and pkg-config finds no FFmpeg libraries (make deps)")

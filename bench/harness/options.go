@@ -49,9 +49,13 @@ type Options struct {
 	// FFmpegThreads is -threads for ffmpeg's decoder and encoder in the
 	// transcode scenario; camrelay's transcoder runs one thread each.
 	FFmpegThreads int
-	Full          bool
-	Progress      io.Writer
-	Self          Self
+	// CamrelayPureGo builds camrelay without libav when only the copy
+	// scenario runs (the tests do, for a quicker build); the benchmark
+	// itself runs the libav build, as deployed.
+	CamrelayPureGo bool
+	Full           bool
+	Progress       io.Writer
+	Self           Self
 	// Root is the module's folder (found from the working directory).
 	Root string
 }

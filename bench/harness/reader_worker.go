@@ -58,6 +58,8 @@ type readerReport struct {
 	LatencyMS []float32 `json:"latency_ms,omitempty"`
 	// Ended is set when the session ended, with why.
 	Ended string `json:"ended,omitempty"`
+	// WindowS is the time from "mark" to "report".
+	WindowS float64 `json:"window_s"`
 }
 
 // streamAcc accumulates one stream's window.
@@ -66,6 +68,7 @@ type streamAcc struct {
 	mu   sync.Mutex
 	w    readerReport
 	have bool // a stamp was seen in the window
+	mk   time.Time
 	dec  barcodeDecoder
 	pics bool // the decoder has produced a picture (errors before are the mid-GOP start)
 }
@@ -75,6 +78,7 @@ func (a *streamAcc) mark() {
 	ended := a.w.Ended
 	a.w = readerReport{Path: a.spec.Path, Via: a.spec.Via, Measure: a.spec.Measure, Ended: ended}
 	a.have = false
+	a.mk = time.Now()
 	a.mu.Unlock()
 }
 
@@ -83,6 +87,7 @@ func (a *streamAcc) report() readerReport {
 	defer a.mu.Unlock()
 	r := a.w
 	r.LatencyMS = append([]float32(nil), a.w.LatencyMS...)
+	r.WindowS = time.Since(a.mk).Seconds()
 	if a.have {
 		r.Expected = r.LastStamp - r.FirstStamp + 1
 	}

@@ -104,6 +104,16 @@ func RenderMarkdown(w io.Writer, r *Results) {
 			renderRatios(w, aggs)
 		}
 	}
+	if len(r.Fits) > 0 {
+		fmt.Fprint(w, "## Marginal cost per added stream (least-squares fit over N)\n\n")
+		fmt.Fprint(w, "cost(N) = idle + slope x N through every successful run; density runs extend camrelay's copy line.\n\n")
+		fmt.Fprint(w, "| scenario | relay | N fitted | CPU relay %/stream | CPU +MediaMTX %/stream | PSS relay MiB/stream | PSS +MediaMTX MiB/stream | fitted idle: CPU %, PSS MiB |\n|---|---|---|---|---|---|---|---|\n")
+		for _, f := range r.Fits {
+			fmt.Fprintf(w, "| %s | %s | %s | %.3f | %.3f | %.3f | %.3f | %.2f, %.1f |\n", f.Scenario, f.Relay, joinInts(f.Ns),
+				f.CPUPct, f.TotalCPUPct, f.PSSMiB, f.TotalPSSMiB, f.CPUIdlePct, f.PSSIdleMiB)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprint(w, "Columns: CPU in % of one core per stream (relay = its own processes; +MediaMTX = relay plus the MediaMTX it publishes into, for mediamtx-direct MediaMTX alone); PSS in MiB per stream, whole processes / N and marginal (idle process subtracted); latency from camsim's send-time stamp to the reader, in ms (RTSP readers; WHEP if measured); frames = received / sent on the sampled streams; RTP lost = MediaMTX's rtpPacketsLost on publishing sessions; bytes = lowest ratio of bytes received to bytes sent over all streams; rig = CPU of camsim and of the readers in cores, and how busy the whole machine was.\n\n")
 
 	if len(r.Plots) > 0 {

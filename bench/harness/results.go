@@ -25,6 +25,7 @@ type Results struct {
 	Idle      *Idle             `json:"idle,omitempty"`
 	Goals     []Goal            `json:"goals"`
 	Density   *Density          `json:"density,omitempty"`
+	Fits      []Fit             `json:"fits,omitempty"`
 	Summary   []Aggregate       `json:"summary"`
 	Rows      []Row             `json:"rows"`
 	Skipped   []string          `json:"skipped,omitempty"`
@@ -245,7 +246,7 @@ func spreadStr(s *Spread, f string) string {
 }
 
 // goals checks the issue's targets.
-func goals(aggs []Aggregate) []Goal {
+func goals(aggs []Aggregate, fs []Fit) []Goal {
 	var g []Goal
 	notMeasured := func(name, target, why string) Goal {
 		return Goal{Goal: name, Target: target, Measured: "not measured", Note: why}
@@ -285,13 +286,26 @@ func goals(aggs []Aggregate) []Goal {
 	}
 
 	t = "copy N=64: camrelay PSS per stream <= MediaMTX direct's"
-	if okAgg(cr) && okAgg(dir) {
+	fc, fd := findFit(fs, ScenarioCopy, RelayCamrelay), findFit(fs, ScenarioCopy, RelayDirect)
+	switch {
+	case fc != nil && fd != nil && len(fc.Ns) >= 3 && len(fd.Ns) >= 3:
+		// The slope over every N is steadier than one N minus an idle
+		// process measured separately.
+		m := fmt.Sprintf("fit over N: %.3f vs %.3f MiB per added stream", fc.PSSMiB, fd.PSSMiB)
+		if okAgg(cr) && okAgg(dir) {
+			m += fmt.Sprintf("; at N=64, (PSS - idle)/N %.3f vs %.3f MiB, PSS/N %.3f vs %.3f MiB",
+				med(cr.RelayPSSMiBMarginal), med(dir.RelayPSSMiBMarginal), med(cr.RelayPSSMiB), med(dir.RelayPSSMiB))
+		}
+		g = append(g, Goal{Goal: t, Target: fmt.Sprintf("<= %.3f MiB (MediaMTX direct, per added stream)", fd.PSSMiB), Measured: m,
+			Ratio: ptrFloat(fc.PSSMiB / fd.PSSMiB), Met: ptrBool(fc.PSSMiB <= fd.PSSMiB),
+			Note: "marginal PSS per added stream = slope of a least-squares line through PSS against N over all runs"})
+	case okAgg(cr) && okAgg(dir):
 		c, d := med(cr.RelayPSSMiBMarginal), med(dir.RelayPSSMiBMarginal)
 		cg, dg := med(cr.RelayPSSMiB), med(dir.RelayPSSMiB)
 		g = append(g, Goal{Goal: t, Target: fmt.Sprintf("<= %.3f MiB (MediaMTX direct, marginal)", d),
 			Measured: fmt.Sprintf("marginal %.3f vs %.3f MiB; whole process / N %.3f vs %.3f MiB", c, d, cg, dg),
 			Ratio:    ptrFloat(c / d), Met: ptrBool(c <= d), Note: "marginal = (PSS at N - PSS of the idle process) / N"})
-	} else {
+	default:
 		g = append(g, notMeasured(t, "<= MediaMTX direct", why(cr, dir)))
 	}
 
@@ -455,4 +469,92 @@ func method(o *Options) []string {
 		"Rig: camsim, the readers and the harness are measured too (their CPU is in results.json and the table); a run where camsim could not keep its 25 fps clock on every camera (below 95%) or the machine was over 97% busy is marked rig-saturated.",
 		"Transcode: camsim serves 1280x720 25 fps MJPEG over HTTP; both relays output H.264 1280x720 25 fps with libx264 ultrafast, zerolatency, baseline, the same bitrate (" + o.Bitrate + " with maxrate = bitrate and a half-second VBV buffer), an IDR every 50 frames, no scenecut, one thread each for decoding and encoding (camrelay's transcoder setting; ffmpeg gets -threads " + fmt.Sprint(o.FFmpegThreads) + ").",
 	}
+}
+
+// Fit is the marginal cost per added stream by a least-squares line over
+// every successful run of a relay in a scenario: cost = idle + slope * N.
+type Fit struct {
+	Scenario string `json:"scenario"`
+	Relay    string `json:"relay"`
+	Ns       []int  `json:"n"`
+	Runs     int    `json:"runs"`
+	// CPUPct is the slope of the relay's CPU, % of one core per added
+	// stream; CPUIdlePct the intercept (the fitted idle process).
+	CPUPct     float64 `json:"relay_cpu_pct_per_stream"`
+	CPUIdlePct float64 `json:"relay_cpu_pct_at_0"`
+	// TotalCPUPct includes the receiving MediaMTX (mediamtx-direct: itself).
+	TotalCPUPct float64 `json:"total_cpu_pct_per_stream"`
+	PSSMiB      float64 `json:"relay_pss_mib_per_stream"`
+	PSSIdleMiB  float64 `json:"relay_pss_mib_at_0"`
+	TotalPSSMiB float64 `json:"total_pss_mib_per_stream"`
+}
+
+// fits fits every (scenario, relay) that has successful runs at two or
+// more N. Density runs extend camrelay's copy fit.
+func fits(rows []Row) []Fit {
+	type key struct{ sc, relay string }
+	groups := map[key][]Row{}
+	var order []key
+	for _, r := range rows {
+		if r.Status != "ok" {
+			continue
+		}
+		sc := r.Scenario
+		if sc == ScenarioDensity {
+			sc = ScenarioCopy
+		}
+		k := key{sc, r.Relay}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	var out []Fit
+	for _, k := range order {
+		rs := groups[k]
+		var n, cpu, tot, pss, tpss []float64
+		var ns []int
+		for _, r := range rs {
+			n = append(n, float64(r.N))
+			if !slices.Contains(ns, r.N) {
+				ns = append(ns, r.N)
+			}
+			cpu = append(cpu, 100*r.RelayCPU)
+			pss = append(pss, float64(r.RelayMem.PSS)/mib)
+			if r.Relay == RelayDirect {
+				tot = append(tot, 100*r.RelayCPU)
+				tpss = append(tpss, float64(r.RelayMem.PSS)/mib)
+			} else {
+				tot = append(tot, 100*(r.RelayCPU+r.MediaMTXCPU))
+				tpss = append(tpss, float64(r.RelayMem.PSS+r.MediaMTXMem.PSS)/mib)
+			}
+		}
+		if len(ns) < 2 {
+			continue
+		}
+		slices.Sort(ns)
+		f := Fit{Scenario: k.sc, Relay: k.relay, Ns: ns, Runs: len(rs)}
+		f.CPUIdlePct, f.CPUPct, _ = fitLine(n, cpu)
+		_, f.TotalCPUPct, _ = fitLine(n, tot)
+		f.PSSIdleMiB, f.PSSMiB, _ = fitLine(n, pss)
+		_, f.TotalPSSMiB, _ = fitLine(n, tpss)
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b Fit) int {
+		order := map[string]int{ScenarioCopy: 0, ScenarioTranscode: 1, RelayCamrelay: 0, RelayFFmpeg: 1, RelayDirect: 2}
+		if a.Scenario != b.Scenario {
+			return order[a.Scenario] - order[b.Scenario]
+		}
+		return order[a.Relay] - order[b.Relay]
+	})
+	return out
+}
+
+func findFit(fs []Fit, scenario, relay string) *Fit {
+	for i := range fs {
+		if fs[i].Scenario == scenario && fs[i].Relay == relay {
+			return &fs[i]
+		}
+	}
+	return nil
 }

@@ -238,6 +238,7 @@ type snapshot struct {
 	paths    map[string]apiPath
 	lost     uint64
 	camsimAt time.Time
+	apiAt    time.Time // when MediaMTX answered the paths list
 }
 
 func (h *harness) take(ctx context.Context, groups map[string]*procGroup, cs *workerProc, api string) (snapshot, error) {
@@ -255,6 +256,7 @@ func (h *harness) take(ctx context.Context, groups map[string]*procGroup, cs *wo
 	if err != nil {
 		return s, err
 	}
+	s.apiAt = time.Now()
 	for _, p := range paths {
 		s.paths[p.Name] = p
 	}
@@ -525,9 +527,13 @@ func (h *harness) runOne(ctx context.Context, scenario, relay string, n, rep int
 			row.PathsDelivering++
 		}
 		if camScenario == ScenarioCopy {
-			sent := float64(s2.frames[p] - s1.frames[p])
-			if sent > 0 {
-				ratios = append(ratios, float64(b.BytesReceived-a.BytesReceived)/(sent*h.clipRate))
+			// Rates, each over its own interval: camsim and MediaMTX are
+			// read one after the other, and MediaMTX's API can take a
+			// while to answer under load.
+			sentRate := float64(s2.frames[p]-s1.frames[p]) / s2.camsimAt.Sub(s1.camsimAt).Seconds()
+			recvRate := float64(b.BytesReceived-a.BytesReceived) / s2.apiAt.Sub(s1.apiAt).Seconds()
+			if sentRate > 0 {
+				ratios = append(ratios, recvRate/(sentRate*h.clipRate))
 			}
 		}
 	}
@@ -540,7 +546,8 @@ func (h *harness) runOne(ctx context.Context, scenario, relay string, n, rep int
 	// Sampled streams.
 	var lat, wlat []float64
 	for _, r := range reps {
-		sent := s2.frames[r.Path] - s1.frames[r.Path]
+		// What camsim sent of this stream during the reader's own window.
+		sent := uint64(math.Round(float64(s2.frames[r.Path]-s1.frames[r.Path]) / row.Window * r.WindowS))
 		if r.Via == "whep" {
 			row.WHEPFrames += r.Frames
 			if r.Measure == "sei" {
