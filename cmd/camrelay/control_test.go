@@ -423,3 +423,46 @@ func TestAPIAddDeleteLoop(t *testing.T) {
 		t.Errorf("running cameras %v", names)
 	}
 }
+
+// Issue 4: a change of the configuration file is picked up (file watch),
+// and only the cameras whose settings changed restart; an invalid file is
+// refused whole and nothing changes.
+func TestConfigFileReload(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	for _, n := range []string{"keep", "change", "added"} {
+		e.camera(camsim.CameraConfig{Path: n})
+	}
+	base := fmt.Sprintf("output: %s\n%s\ncameras:\n  - {name: keep, source: %q}\n  - {name: change, source: %q}\n",
+		e.output(), apiConfig(t), e.sim.URL("keep"), e.sim.URL("change"))
+	e.runRelay(base)
+	e.waitReady(10*time.Second, "keep", "change")
+	before := e.paths()
+
+	// Edit the file the way an operator would: transport changed on one
+	// camera, one camera added.
+	edited := strings.Replace(base, fmt.Sprintf("{name: change, source: %q}", e.sim.URL("change")),
+		fmt.Sprintf("{name: change, source: %q, transport: tcp}", e.sim.URL("change")), 1) +
+		fmt.Sprintf("  - {name: added, source: %q}\n", e.sim.URL("added"))
+	if err := os.WriteFile(e.configPath, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(10*time.Second, "added")
+	e.eventually(10*time.Second, "the changed camera to be republished", func() bool {
+		p := e.paths()["change"]
+		return p.Ready && p.Source.ID != before["change"].Source.ID
+	})
+	if p := e.paths()["keep"]; p.Source == nil || p.Source.ID != before["keep"].Source.ID {
+		t.Errorf("the unchanged camera restarted on reload")
+	}
+
+	// An invalid file: refused, running cameras untouched.
+	if err := os.WriteFile(e.configPath, []byte(edited+"  - {name: broken, source: 'ftp://x'}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(5*time.Second, "the refusal to be logged", func() bool {
+		return strings.Contains(e.logs.String(), "reload refused") && strings.Contains(e.logs.String(), `camera \"broken\": source`)
+	})
+	if names := e.app.Supervisor().Names(); strings.Join(names, ",") != "added,change,keep" {
+		t.Errorf("cameras after the refused reload: %v", names)
+	}
+}

@@ -234,3 +234,29 @@ func TestResolutionChangeMidStream(t *testing.T) {
 		t.Errorf("the pipeline restarted: %+v", st)
 	}
 }
+
+// Issue 3: audio in transcode mode: copy, drop, or encode to Opus or AAC.
+func TestTranscodeAudioModes(t *testing.T) {
+	e := newEnv(t, mtxtest.Config{})
+	modes := map[string]string{"acopy": "copy", "adrop": "drop", "aopus": "opus", "aaac": "aac"}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "output: %s\ncameras:\n", e.output())
+	for name, mode := range modes {
+		e.camera(camsim.CameraConfig{Path: name, Audio: audioClip})
+		fmt.Fprintf(&cfg, "  - {name: %s, source: %q, mode: transcode, transport: tcp, audio: %s, video: {width: 320, height: 240}}\n", name, e.sim.URL(name), mode)
+	}
+	e.runRelay(cfg.String())
+	e.waitReady(15*time.Second, "acopy", "adrop", "aopus", "aaac")
+	want := map[string]string{"acopy": "h264,pcm_mulaw", "adrop": "h264", "aopus": "h264,opus", "aaac": "h264,aac"}
+	for name, w := range want {
+		var got []string
+		for _, s := range e.ffprobe(name) {
+			got = append(got, s.CodecName)
+		}
+		if strings.Join(got, ",") != w {
+			t.Errorf("%s: ffprobe sees %v, want %s", name, got, w)
+		}
+	}
+	e.ffmpegDecodes("aopus", 2)
+	e.ffmpegDecodes("aaac", 2)
+}
