@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,13 @@ const netnsEnv = "RELAYBENCH_IN_NETNS"
 // results, and returns the exit code. Workers are dispatched by the caller
 // (IsWorker, WorkerMain) before this.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && (args[0] == "-render" || args[0] == "--render") {
+		if err := Render(args[1]); err != nil {
+			fmt.Fprintln(stderr, "relaybench:", err)
+			return 1
+		}
+		return 0
+	}
 	o, err := Parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -155,22 +163,7 @@ func Run(ctx context.Context, o Options, command string) (*Results, string, erro
 		res.Finished = time.Now().UTC()
 		res.Seconds = res.Finished.Sub(res.Started).Seconds()
 		res.Machine.LoadEnd = LoadAvg()
-		sortRows(res.Rows)
-		res.Summary = aggregate(res.Rows)
-		res.Fits = fits(res.Rows)
-		res.Goals = goals(res.Summary, res.Fits)
-		res.Density = density(res.Summary)
-		plots, perr := writePlots(dir, res.Summary)
-		res.Plots = plots
-		var md bytes.Buffer
-		RenderMarkdown(&md, res)
-		if err := writeFileAtomic(filepath.Join(dir, "results.md"), md.Bytes()); err != nil {
-			return err
-		}
-		if err := writeJSON(dir, res); err != nil {
-			return err
-		}
-		return perr
+		return writeReport(dir, res)
 	}
 	h.onRow = func() {
 		// Keep what was measured so far on disk (rows only; the report is
@@ -276,4 +269,39 @@ func buildCamrelay(ctx context.Context, root string, needLibav, pureGo bool) (st
 		return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return bin, nil
+}
+
+// writeReport derives the summary, goals and fits from the rows and writes
+// results.json, results.md and the plots.
+func writeReport(dir string, res *Results) error {
+	sortRows(res.Rows)
+	res.Summary = aggregate(res.Rows)
+	res.Fits = fits(res.Rows)
+	res.Goals = goals(res.Summary, res.Fits)
+	res.Density = density(res.Summary)
+	plots, perr := writePlots(dir, res.Summary)
+	res.Plots = plots
+	var md bytes.Buffer
+	RenderMarkdown(&md, res)
+	if err := writeFileAtomic(filepath.Join(dir, "results.md"), md.Bytes()); err != nil {
+		return err
+	}
+	if err := writeJSON(dir, res); err != nil {
+		return err
+	}
+	return perr
+}
+
+// Render reads dir/results.json and writes the report again from its rows
+// (after a change to the report code, without measuring again).
+func Render(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, "results.json"), err)
+	}
+	return writeReport(dir, &res)
 }
