@@ -57,9 +57,12 @@ type Ring struct {
 	tooBig   atomic.Uint64 // packets refused for a payload over codec.MaxPayload
 
 	// writer-private
-	wpos  uint64
-	epoch uint32
-	index uint32
+	wpos      uint64
+	epoch     uint32
+	index     uint32
+	unwoken   int
+	lastTS    uint32
+	lastTrack uint8
 
 	mu      sync.Mutex // serializes reader registration, never taken per packet
 	readers atomic.Pointer[[]*Reader]
@@ -151,8 +154,20 @@ func (r *Ring) WritePacket(p *codec.Packet) {
 		r.lastSync.Store(pos + 1)
 	}
 	r.packets.Add(1)
-	r.wake()
+	// Wake readers when a frame is complete (marker), a new access unit
+	// or keyframe begins (covers cameras that never set the marker), or
+	// enough packets wait: not for every packet of a frame, so that a sink
+	// wakes (and writes) about once per frame instead of once per packet.
+	r.unwoken++
+	if p.Flags&(codec.FlagMarker|codec.FlagSync) != 0 || p.Timestamp != r.lastTS || p.Track != r.lastTrack || r.unwoken >= wakeBatch {
+		r.unwoken = 0
+		r.wake()
+	}
+	r.lastTS, r.lastTrack = p.Timestamp, p.Track
 }
+
+// wakeBatch bounds how many packets a reader may not be told about.
+const wakeBatch = 16
 
 // wake nudges every reader that may be waiting. Non-blocking.
 func (r *Ring) wake() {

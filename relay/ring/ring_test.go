@@ -316,3 +316,45 @@ func TestNoAllocationsPerPacket(t *testing.T) {
 		t.Fatalf("%v allocations per packet, want 0", allocs)
 	}
 }
+
+// Readers are woken once a frame is complete (or a new one begins), not
+// for every packet of a frame: a sink then writes each frame in one go.
+func TestWakesPerFrameNotPerPacket(t *testing.T) {
+	r := New(MinSize)
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	woken := func() bool {
+		select {
+		case <-rd.Ready():
+			return true
+		default:
+			return false
+		}
+	}
+	p := &codec.Packet{Timestamp: 3600, Payload: make([]byte, 100)}
+	r.WritePacket(p) // a new access unit begins
+	if !woken() {
+		t.Fatal("the first packet of a frame did not wake the reader")
+	}
+	for i := 0; i < 5; i++ {
+		r.WritePacket(p)
+	}
+	if woken() {
+		t.Fatal("packets in the middle of a frame woke the reader")
+	}
+	p.Flags = codec.FlagMarker
+	r.WritePacket(p)
+	if !woken() {
+		t.Fatal("the frame's last packet did not wake the reader")
+	}
+	p.Flags = 0
+	p.Timestamp = 7200
+	for i := 0; i < wakeBatch; i++ {
+		r.WritePacket(p)
+		woken() // the first one wakes (new timestamp)
+	}
+	r.WritePacket(p)
+	if !woken() {
+		t.Fatalf("%d packets without a marker did not wake the reader", wakeBatch)
+	}
+}
