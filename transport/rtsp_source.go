@@ -115,7 +115,7 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 	switch s.Transport {
 	case "", TransportAuto:
 	case TransportTCP:
-		transport = ptr(gortsplib.TransportTCP)
+		return s.runTCP(ctx, u, in, stats)
 	case TransportUDP:
 		transport = ptr(gortsplib.TransportUDP)
 	default:

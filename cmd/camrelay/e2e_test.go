@@ -102,11 +102,13 @@ output: %s
 %s
 cameras:
   - {name: wrongcampass, source: %q}
+  - {name: wrongcamtcp, source: %q, transport: tcp}
   - {name: wrongmtxpass, source: %q, output: %q}
   - {name: deadcam, source: %q}
+  - {name: deadcamtcp, source: %q, transport: tcp}
   - {name: deadmtx, source: %q, output: %q}
-`, e.output(), fastDefaults, lockedURL, e.sim.URL("fine"), strings.ReplaceAll(wrongMTX, "{path}", "x"),
-		deadCam, e.sim.URL("fine"), strings.ReplaceAll(deadMTX, "{path}", "y")))
+`, e.output(), fastDefaults, lockedURL, lockedURL, e.sim.URL("fine"), strings.ReplaceAll(wrongMTX, "{path}", "x"),
+		deadCam, deadCam, e.sim.URL("fine"), strings.ReplaceAll(deadMTX, "{path}", "y")))
 
 	want := map[string]func(relay.CameraStatus) (string, bool){
 		"wrongcampass": func(s relay.CameraStatus) (string, bool) {
@@ -116,6 +118,13 @@ cameras:
 			return s.Sink.LastError, s.Sink.State == relay.SinkError && strings.Contains(s.Sink.LastError, "announce: 401")
 		},
 		"deadcam": func(s relay.CameraStatus) (string, bool) {
+			return s.LastError, s.State == relay.StateBackoff && strings.Contains(s.LastError, "connection refused")
+		},
+		// transport: tcp goes through camrelay's own RTSP client
+		"wrongcamtcp": func(s relay.CameraStatus) (string, bool) {
+			return s.LastError, s.State == relay.StateError && strings.Contains(s.LastError, "401")
+		},
+		"deadcamtcp": func(s relay.CameraStatus) (string, bool) {
 			return s.LastError, s.State == relay.StateBackoff && strings.Contains(s.LastError, "connection refused")
 		},
 		"deadmtx": func(s relay.CameraStatus) (string, bool) {

@@ -1,0 +1,527 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/headers"
+	"github.com/bluenviron/gortsplib/v4/pkg/sdp"
+	"github.com/pion/rtp"
+
+	"github.com/camrelay/camrelay/codec"
+)
+
+// tcpClient plays an RTSP camera over TCP (interleaved) with a read path
+// built for relaying many cameras: after PLAY it parses interleaved frames
+// and RTP headers in place, in a large read buffer, and hands each payload
+// to the sink without allocating, one read syscall covering many packets.
+// gortsplib's client allocates a frame, a payload and an rtp.Packet per
+// packet; at tens of cameras that garbage is a large share of the CPU. The
+// handshake uses gortsplib's protocol types (requests, headers, SDP).
+// UDP and automatic transport stay with gortsplib's client.
+type tcpClient struct {
+	src   *RTSPSource
+	stats *SourceStats
+	u     *base.URL
+	nc   net.Conn
+	br   *bufio.Reader
+	auth clientAuth
+
+	wmu     sync.Mutex // keepalives are written beside the read loop
+	cseq    int
+	session string
+	timeout time.Duration
+	keep    time.Duration
+
+	channels [256]int16 // interleaved RTP channel -> track, -1 when none
+}
+
+// A frame header plus the largest interleaved payload.
+const tcpReadBuffer = 4 + 65535
+
+func (s *RTSPSource) runTCP(ctx context.Context, u *base.URL, in RTPSink, stats *SourceStats) error {
+	c := &tcpClient{src: s, stats: stats, u: u, timeout: s.readTimeout(), keep: 30 * time.Second}
+	for i := range c.channels {
+		c.channels[i] = -1
+	}
+	if u.User != nil {
+		c.auth.user = u.User.Username()
+		c.auth.pass, _ = u.User.Password()
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "554"
+		if u.Scheme == "rtsps" {
+			port = "322"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	d := net.Dialer{Timeout: c.timeout}
+	nc, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	if u.Scheme == "rtsps" {
+		nc = tls.Client(nc, &tls.Config{ServerName: u.Hostname()})
+	}
+	c.nc = nc
+	c.br = bufio.NewReaderSize(nc, tcpReadBuffer)
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+
+	tracks, err := c.handshake(in)
+	if err != nil {
+		return err
+	}
+	if s.Log != nil {
+		s.Log.Debug("source playing", "url", RedactURL(s.URL), "transport", "tcp", "tracks", fmt.Sprint(tracks))
+	}
+
+	// Owned helpers: keepalives (with empty RTCP receiver reports, which
+	// some firmware wants) and the stall watchdog. Both end with the
+	// session.
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		close(done)
+		nc.Close()
+		wg.Wait()
+	}()
+	stalled := make(chan struct{})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c.keepAlive(done, len(tracks))
+	}()
+	go func() {
+		defer wg.Done()
+		stall := s.stallTimeout()
+		start := codec.Now()
+		t := time.NewTicker(max(stall/5, 50*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				last := stats.Last.Load()
+				if last < start {
+					last = start
+				}
+				if time.Duration(codec.Now()-last) > stall {
+					close(stalled)
+					nc.Close()
+					return
+				}
+			}
+		}
+	}()
+	err = c.readLoop(in)
+	select {
+	case <-stalled:
+		return fmt.Errorf("%w for %v", ErrStalled, s.stallTimeout())
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// handshake runs OPTIONS, DESCRIBE, SETUP for every track and PLAY.
+func (c *tcpClient) handshake(in RTPSink) ([]codec.Track, error) {
+	_, _ = c.request(base.Options, c.u, nil) // some cameras answer OPTIONS badly; DESCRIBE tells
+	res, err := c.request(base.Describe, c.u, base.Header{"Accept": base.HeaderValue{"application/sdp"}})
+	if err != nil {
+		return nil, err
+	}
+	var ssd sdp.SessionDescription
+	if err := ssd.Unmarshal(res.Body); err != nil {
+		return nil, fmt.Errorf("describe: invalid SDP: %w", err)
+	}
+	var desc description.Session
+	if err := desc.Unmarshal(&ssd); err != nil {
+		return nil, fmt.Errorf("describe: invalid SDP: %w", err)
+	}
+	baseURL, err := contentBase(&ssd, res, c.u)
+	if err != nil {
+		return nil, fmt.Errorf("describe: %w", err)
+	}
+	var medias []*description.Media
+	var tracks []codec.Track
+	for _, m := range desc.Medias {
+		if m.IsBackChannel || len(m.Formats) == 0 || len(medias) == 127 {
+			continue
+		}
+		medias = append(medias, m)
+		tracks = append(tracks, trackOf(m, m.Formats[0]))
+	}
+	if len(medias) == 0 {
+		return nil, errors.New("describe: the camera offers no usable media")
+	}
+	if err := in.Begin(tracks); err != nil {
+		return nil, err
+	}
+	for i, m := range medias {
+		switch f := m.Formats[0].(type) {
+		case *format.H264:
+			if len(f.SPS) > 0 {
+				in.NoteSPS(i, f.SPS)
+			}
+		case *format.H265:
+			if len(f.SPS) > 0 {
+				in.NoteSPS(i, f.SPS)
+			}
+		}
+		mu, err := m.URL(baseURL)
+		if err != nil {
+			return nil, fmt.Errorf("setup: %w", err)
+		}
+		th := headers.Transport{
+			Protocol:       headers.TransportProtocolTCP,
+			Delivery:       ptr(headers.TransportDeliveryUnicast),
+			InterleavedIDs: &[2]int{2 * i, 2*i + 1},
+		}
+		res, err := c.request(base.Setup, mu, base.Header{"Transport": th.Marshal()})
+		if err != nil {
+			return nil, err
+		}
+		ch := 2 * i
+		var got headers.Transport
+		if err := got.Unmarshal(res.Header["Transport"]); err == nil && got.InterleavedIDs != nil {
+			ch = got.InterleavedIDs[0] // the camera may pick other channels
+		}
+		if ch < 0 || ch > 255 || c.channels[ch] >= 0 {
+			return nil, fmt.Errorf("setup: the camera chose interleaved channel %d twice or out of range", ch)
+		}
+		c.channels[ch] = int16(i)
+	}
+	if _, err := c.request(base.Play, baseURL, base.Header{"Range": base.HeaderValue{"npt=0.000-"}}); err != nil {
+		return nil, err
+	}
+	return tracks, nil
+}
+
+// contentBase is the URL that media control attributes are relative to
+// (RFC 2326 C.1.1): the SDP's session control, Content-Base,
+// Content-Location, or the request URL.
+func contentBase(sd *sdp.SessionDescription, res *base.Response, u *base.URL) (*base.URL, error) {
+	pick := func(v string) (*base.URL, error) {
+		if strings.HasPrefix(v, "/") {
+			v = u.Scheme + "://" + u.Host + v
+		}
+		ret, err := base.ParseURL(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid base URL %q", v)
+		}
+		ret.User = u.User
+		return ret, nil
+	}
+	if control, ok := sd.Attribute("control"); ok && control != "*" && strings.Contains(control, "://") {
+		return pick(control)
+	}
+	for _, h := range []string{"Content-Base", "Content-Location"} {
+		if v, ok := res.Header[h]; ok && len(v) == 1 && v[0] != "" {
+			return pick(v[0])
+		}
+	}
+	return u, nil
+}
+
+// request sends a request and reads its answer (before PLAY nothing else
+// arrives but answers), authenticating when asked, and following one fresh
+// nonce after a second 401.
+func (c *tcpClient) request(m base.Method, u *base.URL, h base.Header) (*base.Response, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := c.roundTrip(m, u, h)
+		if err != nil {
+			return nil, requestError(string(m), err)
+		}
+		if res.StatusCode == base.StatusUnauthorized && c.auth.user != "" && attempt < 2 {
+			if c.auth.challenge(res) {
+				continue
+			}
+		}
+		if res.StatusCode != base.StatusOK {
+			return nil, &StatusError{Method: string(m), Code: int(res.StatusCode), Text: res.StatusMessage}
+		}
+		if v, ok := res.Header["Session"]; ok {
+			var sx headers.Session
+			if err := sx.Unmarshal(v); err == nil {
+				c.session = sx.Session
+				if sx.Timeout != nil && *sx.Timeout > 0 {
+					c.keep = time.Duration(*sx.Timeout) * time.Second * 8 / 10
+				}
+			}
+		}
+		return res, nil
+	}
+}
+
+func (c *tcpClient) roundTrip(m base.Method, u *base.URL, h base.Header) (*base.Response, error) {
+	cseq, err := c.send(m, u, h)
+	if err != nil {
+		return nil, err
+	}
+	c.nc.SetReadDeadline(time.Now().Add(c.timeout))
+	for {
+		var res base.Response
+		if b, err := c.br.Peek(1); err != nil {
+			return nil, err
+		} else if b[0] == base.InterleavedFrameMagicByte {
+			// media that raced the PLAY answer: drop it
+			var fr base.InterleavedFrame
+			if err := fr.Unmarshal(c.br); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := res.Unmarshal(c.br); err != nil {
+			return nil, err
+		}
+		if v := res.Header["CSeq"]; len(v) == 1 && v[0] != strconv.Itoa(cseq) {
+			continue // an answer to an earlier keepalive
+		}
+		return &res, nil
+	}
+}
+
+// send writes one request; it returns its CSeq.
+func (c *tcpClient) send(m base.Method, u *base.URL, h base.Header) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.cseq++
+	req := &base.Request{Method: m, URL: u, Header: base.Header{}}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header["CSeq"] = base.HeaderValue{strconv.Itoa(c.cseq)}
+	req.Header["User-Agent"] = base.HeaderValue{"camrelay"}
+	if c.session != "" {
+		req.Header["Session"] = base.HeaderValue{c.session}
+	}
+	c.auth.apply(req)
+	b, err := req.Marshal()
+	if err != nil {
+		return 0, err
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	_, err = c.nc.Write(b)
+	return c.cseq, err
+}
+
+// keepAlive sends OPTIONS (the keepalive every RTSP server answers) and an
+// empty RTCP receiver report per track, at 80% of the session timeout.
+func (c *tcpClient) keepAlive(done <-chan struct{}, tracks int) {
+	t := time.NewTicker(min(c.keep, 30*time.Second))
+	defer t.Stop()
+	rr := make([]byte, 4+8)
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if _, err := c.send(base.Options, c.u, nil); err != nil {
+			return
+		}
+		c.wmu.Lock()
+		for ch, tr := range c.channels {
+			if tr < 0 || tr >= int16(tracks) {
+				continue
+			}
+			// '$', RTCP channel, length 8: RR with no report blocks.
+			rr[0], rr[1] = '$', byte(ch+1)
+			binary.BigEndian.PutUint16(rr[2:], 8)
+			rr[4], rr[5] = 0x80, 201
+			binary.BigEndian.PutUint16(rr[6:], 1)
+			binary.BigEndian.PutUint32(rr[8:], 0x63616d72) // "camr"
+			c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+			c.nc.Write(rr)
+		}
+		c.wmu.Unlock()
+	}
+}
+
+// readLoop is the packet path: interleaved frames parsed in place.
+func (c *tcpClient) readLoop(in RTPSink) error {
+	var pkt rtp.Packet
+	lastDeadline := time.Time{}
+	for {
+		// Refreshing the deadline costs a timer update; once a second is
+		// enough for a read timeout counted in seconds.
+		if now := time.Now(); now.Sub(lastDeadline) > time.Second {
+			c.nc.SetReadDeadline(now.Add(c.timeout))
+			lastDeadline = now
+		}
+		hdr, err := c.br.Peek(4)
+		if err != nil {
+			return sessionReadError(err)
+		}
+		if hdr[0] != base.InterleavedFrameMagicByte {
+			if err := c.readMessage(); err != nil {
+				return sessionReadError(err)
+			}
+			continue
+		}
+		ch := hdr[1]
+		n := int(hdr[2])<<8 | int(hdr[3])
+		frame, err := c.br.Peek(4 + n)
+		if err != nil {
+			return sessionReadError(err)
+		}
+		if tr := c.channels[ch]; tr >= 0 {
+			if ok := parseRTP(frame[4:], &pkt); ok {
+				in.WriteRTP(int(tr), &pkt, codec.Now())
+			} else {
+				c.stats.Corrupt.Add(1)
+			}
+		}
+		// RTCP (odd channels) and unknown channels are read and dropped.
+		if _, err := c.br.Discard(4 + n); err != nil {
+			return sessionReadError(err)
+		}
+	}
+}
+
+// readMessage reads an RTSP answer (to a keepalive) or a request from the
+// camera (answered 501), between interleaved frames.
+func (c *tcpClient) readMessage() error {
+	b, err := c.br.Peek(2)
+	if err != nil {
+		return err
+	}
+	if b[0] == 'R' && b[1] == 'T' {
+		var res base.Response
+		if err := res.Unmarshal(c.br); err != nil {
+			return err
+		}
+		if res.StatusCode == base.StatusSessionNotFound {
+			return errors.New("the camera forgot the session (454)")
+		}
+		return nil
+	}
+	if b[0] >= 'A' && b[0] <= 'Z' {
+		var req base.Request
+		if err := req.Unmarshal(c.br); err != nil {
+			return err
+		}
+		res := base.Response{StatusCode: base.StatusNotImplemented, Header: base.Header{"CSeq": req.Header["CSeq"]}}
+		out, _ := res.Marshal()
+		c.wmu.Lock()
+		c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+		_, err := c.nc.Write(out)
+		c.wmu.Unlock()
+		return err
+	}
+	_, err = c.br.Discard(1) // garbage between frames: resynchronise
+	return err
+}
+
+func sessionReadError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("camera connection timed out: %w", err)
+	}
+	return fmt.Errorf("camera session ended: %w", err)
+}
+
+// parseRTP reads an RTP packet in place: header fields into p, p.Payload a
+// slice of b. CSRCs and header extensions are skipped (camrelay does not
+// relay them), padding removed. It allocates nothing.
+func parseRTP(b []byte, p *rtp.Packet) bool {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return false
+	}
+	cc := int(b[0] & 0x0f)
+	off := 12 + 4*cc
+	if len(b) < off {
+		return false
+	}
+	if b[0]&0x10 != 0 { // extension
+		if len(b) < off+4 {
+			return false
+		}
+		off += 4 + 4*int(binary.BigEndian.Uint16(b[off+2:]))
+		if len(b) < off {
+			return false
+		}
+	}
+	end := len(b)
+	if b[0]&0x20 != 0 { // padding
+		pad := int(b[end-1])
+		if pad == 0 || end-pad < off {
+			return false
+		}
+		end -= pad
+	}
+	p.Version = 2
+	p.Marker = b[1]&0x80 != 0
+	p.PayloadType = b[1] & 0x7f
+	p.SequenceNumber = binary.BigEndian.Uint16(b[2:])
+	p.Timestamp = binary.BigEndian.Uint32(b[4:])
+	p.SSRC = binary.BigEndian.Uint32(b[8:])
+	p.Payload = b[off:end]
+	return true
+}
+
+// clientAuth answers an RTSP server's challenges: Digest (with or without
+// qop, following a fresh nonce) or Basic.
+type clientAuth struct {
+	user, pass string
+	digest     digestAuth
+	basic      bool
+	active     bool
+}
+
+// challenge takes a 401 and reports whether the request is worth sending
+// again (credentials not tried yet, or a fresh nonce).
+func (a *clientAuth) challenge(res *base.Response) bool {
+	fresh := !a.active
+	a.digest.user, a.digest.pass = a.user, a.pass
+	had := a.digest.usedNonce
+	a.digest.onResponse(res)
+	if a.digest.chal != nil {
+		fresh = fresh || a.digest.chal.nonce != had
+	} else {
+		for _, v := range res.Header["WWW-Authenticate"] {
+			if strings.HasPrefix(strings.TrimSpace(v), "Basic") {
+				a.basic = true
+			}
+		}
+		if !a.basic {
+			return false
+		}
+	}
+	a.active = true
+	return fresh
+}
+
+func (a *clientAuth) apply(req *base.Request) {
+	if !a.active {
+		return
+	}
+	if a.digest.chal != nil {
+		a.digest.mu.Lock()
+		uri := req.URL.CloneWithoutCredentials().String()
+		req.Header["Authorization"] = base.HeaderValue{a.digest.answer(string(req.Method), uri)}
+		a.digest.usedNonce = a.digest.chal.nonce
+		a.digest.mu.Unlock()
+		return
+	}
+	req.Header["Authorization"] = base.HeaderValue{"Basic " + base64.StdEncoding.EncodeToString([]byte(a.user+":"+a.pass))}
+}
