@@ -36,9 +36,9 @@ type tcpClient struct {
 	src   *RTSPSource
 	stats *SourceStats
 	u     *base.URL
-	nc   net.Conn
-	br   *bufio.Reader
-	auth clientAuth
+	nc    net.Conn
+	br    *bufio.Reader
+	auth  clientAuth
 
 	wmu     sync.Mutex // keepalives are written beside the read loop
 	cseq    int
