@@ -1,7 +1,12 @@
-// Package transport moves media in and out of camrelay: the RTSP source (a
-// gortsplib v4 client that pulls a camera), the RTSP publisher (ANNOUNCE and
-// RECORD into MediaMTX over TCP), and the helpers they share (track
-// descriptions, digest authentication with qop, URL redaction).
+// Package transport moves media in and out of camrelay: the RTSP source
+// (gortsplib v4's client for UDP and automatic transport; over TCP camrelay's
+// own client, which parses interleaved frames in place so that relaying
+// hundreds of cameras makes no garbage per packet), the MJPEG-over-HTTP
+// source, the depacketizer that feeds a transcoder, the RTSP publisher
+// (ANNOUNCE and RECORD into MediaMTX over TCP, batched per frame), the
+// on-demand RTSP server MediaMTX pulls from, a reader probe, and the helpers
+// they share (track descriptions, digest authentication with qop, URL
+// redaction).
 //
 // transport never imports relay. A source writes packets through a
 // PacketWriter and a sink pulls them through a PacketReader; relay's ring
