@@ -247,7 +247,8 @@ func (p *RTSPPublisher) dial(ctx context.Context, u *base.URL, tracks []codec.Tr
 		nc.Close()
 		return nil, err
 	}
-	s.bw = bufio.NewWriterSize(nc, 64<<10)
+	// Room for a P-frame in one write; keyframes take a few.
+	s.bw = bufio.NewWriterSize(nc, 32<<10)
 	s.lastPacket = codec.Now()
 	s.wg.Add(1)
 	go s.readLoop()

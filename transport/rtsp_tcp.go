@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -47,10 +48,13 @@ type tcpClient struct {
 	keep    time.Duration
 
 	channels [256]int16 // interleaved RTP channel -> track, -1 when none
+	scratch  []byte
 }
 
-// A frame header plus the largest interleaved payload.
-const tcpReadBuffer = 4 + 65535
+// The read buffer holds many ordinary packets; an interleaved frame larger
+// than it (cameras that send whole 10-60 KB NAL units in one RTP packet) is
+// read into a scratch buffer made once per session.
+const tcpReadBuffer = 16 << 10
 
 func (s *RTSPSource) runTCP(ctx context.Context, u *base.URL, in RTPSink, stats *SourceStats) error {
 	c := &tcpClient{src: s, stats: stats, u: u, timeout: s.readTimeout(), keep: 30 * time.Second}
@@ -380,8 +384,17 @@ func (c *tcpClient) readLoop(in RTPSink) error {
 		}
 		ch := hdr[1]
 		n := int(hdr[2])<<8 | int(hdr[3])
-		frame, err := c.br.Peek(4 + n)
-		if err != nil {
+		var frame []byte
+		big := 4+n > c.br.Size()
+		if big {
+			if c.scratch == nil {
+				c.scratch = make([]byte, 4+65535)
+			}
+			frame = c.scratch[:4+n]
+			if _, err := io.ReadFull(c.br, frame); err != nil {
+				return sessionReadError(err)
+			}
+		} else if frame, err = c.br.Peek(4 + n); err != nil {
 			return sessionReadError(err)
 		}
 		if tr := c.channels[ch]; tr >= 0 {
@@ -392,8 +405,10 @@ func (c *tcpClient) readLoop(in RTPSink) error {
 			}
 		}
 		// RTCP (odd channels) and unknown channels are read and dropped.
-		if _, err := c.br.Discard(4 + n); err != nil {
-			return sessionReadError(err)
+		if !big {
+			if _, err := c.br.Discard(4 + n); err != nil {
+				return sessionReadError(err)
+			}
 		}
 	}
 }

@@ -154,7 +154,9 @@ type Defaults struct {
 	// attempts. Defaults 500ms and 30s.
 	BackoffMin Duration `yaml:"backoff_min"`
 	BackoffMax Duration `yaml:"backoff_max"`
-	// RingSize is each camera's packet ring, e.g. 256KiB (default) or 1MiB.
+	// RingSize is each camera's packet ring, e.g. 128KiB (default: half a
+	// second of a 2 Mbit/s camera; sinks keep up within a frame) or 1MiB for
+	// high-bitrate cameras.
 	RingSize Size `yaml:"ring_size"`
 }
 
@@ -301,7 +303,7 @@ const (
 	DefaultPublishTimeout = 10 * time.Second
 	DefaultBackoffMin     = 500 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
-	DefaultRingSize       = 256 << 10
+	DefaultRingSize       = 128 << 10
 	DefaultAPIListen      = "127.0.0.1:9990"
 	DefaultServeListen    = "127.0.0.1:8556"
 	DefaultReleaseAfter   = 10 * time.Second

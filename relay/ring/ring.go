@@ -31,8 +31,8 @@ const (
 	wrapMarker = 0xffff
 	// MinSize is the smallest arena: it must hold a few full-size packets.
 	MinSize = 16 << 10
-	// DefaultSize holds about a second of a 2 Mbit/s camera.
-	DefaultSize = 256 << 10
+	// DefaultSize holds about half a second of a 2 Mbit/s camera.
+	DefaultSize = 128 << 10
 )
 
 // tracks is what the source announced for one session (epoch).
