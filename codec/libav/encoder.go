@@ -51,7 +51,7 @@ func x264Options(v codec.VideoConfig, bitrate int) [][2]string {
 	}
 }
 
-func newH264Encoder(v codec.VideoConfig, w, h int) (_ *h264Encoder, err error) {
+func newH264Encoder(v codec.VideoConfig, w, h int, full bool) (_ *h264Encoder, err error) {
 	installLog()
 	c := astiav.FindEncoderByName("libx264")
 	if c == nil {
@@ -77,7 +77,12 @@ func newH264Encoder(v codec.VideoConfig, w, h int) (_ *h264Encoder, err error) {
 	e.cc.SetFramerate(astiav.NewRational(v.FPS, 1))
 	e.cc.SetSampleAspectRatio(astiav.NewRational(1, 1))
 	e.cc.SetFlags(e.cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
-	if err := openWithOptions(e.cc, c, x264Options(v, bitrate)); err != nil {
+	opts := x264Options(v, bitrate)
+	if full {
+		// libx264 writes video_full_range_flag into the SPS's VUI.
+		opts = append(opts, [2]string{"color_range", "pc"})
+	}
+	if err := openWithOptions(e.cc, c, opts); err != nil {
 		return nil, fmt.Errorf("encode video: opening libx264 %dx%d: %w", w, h, err)
 	}
 	if e.pkt = astiav.AllocPacket(); e.pkt == nil {

@@ -184,6 +184,9 @@ func camrelayLog(level C.int, msg *C.char) {
 	slog.Debug("libav", "level", int(level), "msg", strings.TrimSpace(C.GoString(msg)))
 }
 
+// isFullRange reports whether a decoded picture uses the full 0-255 range.
+func isFullRange(f *astiav.Frame) bool { return C.cr_is_full_range(avFrame(f)) != 0 }
+
 // scaler converts and scales decoded pictures into the output canvas. It
 // owns one SwsContext, freed by Close.
 type scaler struct {

@@ -47,6 +47,7 @@ type transcoder struct {
 
 	scl      scaler
 	canvas   *astiav.Frame // the output picture: scaled input plus bars
+	full     bool          // the output is full range (JPEG cameras)
 	hasPic   bool          // canvas holds a picture
 	inW, inH int           // size of the latest decoded input picture
 	rect     [4]int        // x, y, w, h of the input's place in the canvas
@@ -96,22 +97,20 @@ func New(cfg codec.TranscodeConfig, out codec.PacketWriter, log *slog.Logger) (c
 	t.pz.PayloadType = videoPayloadType
 	t.pz.Track = 0
 	t.audio.mode = cfg.Audio
-	if cfg.Video.Width > 0 && cfg.Video.Height > 0 {
-		if err := t.openEncoder(cfg.Video.Width, cfg.Video.Height); err != nil {
-			t.Close()
-			return nil, fmt.Errorf("transcoder: %w", err)
-		}
-	} else if astiav.FindEncoderByName("libx264") == nil {
+	if astiav.FindEncoderByName("libx264") == nil {
 		return nil, errors.New("transcoder: libav has no libx264 encoder")
 	}
 	return t, nil
 }
 
 // openEncoder opens the encoder and the canvas for the output size given or
-// derived from the first input picture.
-func (t *transcoder) openEncoder(inW, inH int) error {
+// derived from the first input picture. full encodes full-range video (as
+// JPEG pictures are): then a JPEG camera at the output size is copied into
+// the canvas, not converted, which is what ffmpeg does with MJPEG into
+// libx264 too; the range is signalled in the SPS (VUI).
+func (t *transcoder) openEncoder(inW, inH int, full bool) error {
 	w, h := outputSize(t.cfg.Video.Width, t.cfg.Video.Height, inW, inH)
-	enc, err := newH264Encoder(t.cfg.Video, w, h)
+	enc, err := newH264Encoder(t.cfg.Video, w, h, full)
 	if err != nil {
 		return err
 	}
@@ -124,6 +123,9 @@ func (t *transcoder) openEncoder(inW, inH int) error {
 	c.SetHeight(h)
 	c.SetPixelFormat(astiav.PixelFormatYuv420P)
 	c.SetColorRange(astiav.ColorRangeMpeg)
+	if full {
+		c.SetColorRange(astiav.ColorRangeJpeg)
+	}
 	if err := c.AllocBuffer(0); err != nil {
 		c.Free()
 		enc.close()
@@ -134,7 +136,7 @@ func (t *transcoder) openEncoder(inW, inH int) error {
 		enc.close()
 		return fmt.Errorf("canvas: %w", err)
 	}
-	t.enc, t.canvas = enc, c
+	t.enc, t.canvas, t.full = enc, c, full
 	t.stats.outW.Store(int32(w))
 	t.stats.outH.Store(int32(h))
 	return nil
@@ -195,6 +197,14 @@ func (t *transcoder) Begin(tracks []codec.Track) error {
 		return fmt.Errorf("transcoder: %w", err)
 	}
 	t.dec = dec
+	// With a configured size the encoder opens now, so that the output
+	// track carries its SPS; JPEG cameras are full range.
+	if t.enc == nil && t.encErr == nil && t.cfg.Video.Width > 0 && t.cfg.Video.Height > 0 {
+		if err := t.openEncoder(t.cfg.Video.Width, t.cfg.Video.Height, vt.Codec == "JPEG"); err != nil {
+			t.encErr = err
+			return fmt.Errorf("transcoder: %w", err)
+		}
+	}
 	t.clock.newSession()
 	t.fresh = false
 
@@ -302,7 +312,7 @@ func (t *transcoder) picture(fr *astiav.Frame, pts time.Duration, recv int64) {
 			t.stats.dropped.Add(1)
 			return
 		}
-		if err := t.openEncoder(w, h); err != nil {
+		if err := t.openEncoder(w, h, isFullRange(fr)); err != nil {
 			t.encErr = err
 			t.log.Error("transcoder: cannot encode", "err", err)
 			t.stats.dropped.Add(1)
@@ -337,13 +347,13 @@ func (t *transcoder) draw(fr *astiav.Frame) error {
 	if err := makeWritable(t.canvas); err != nil {
 		return fmt.Errorf("canvas: %w", err)
 	}
-	if !t.scl.matches(fr, t.rect[2], t.rect[3], astiav.PixelFormatYuv420P, false) {
+	if !t.scl.matches(fr, t.rect[2], t.rect[3], astiav.PixelFormatYuv420P, t.full) {
 		if t.inW != 0 && (w != t.inW || h != t.inH) {
 			t.stats.reinit.Add(1)
 			t.log.Info("transcoder: input size changed", "from", fmt.Sprintf("%dx%d", t.inW, t.inH), "to", fmt.Sprintf("%dx%d", w, h))
 		}
 		x, y, rw, rh := placement(t.cfg.Video.Scale, w, h, cw, ch)
-		if err := t.scl.reset(fr, rw, rh, astiav.PixelFormatYuv420P, false); err != nil {
+		if err := t.scl.reset(fr, rw, rh, astiav.PixelFormatYuv420P, t.full); err != nil {
 			return err
 		}
 		t.rect = [4]int{x, y, rw, rh}

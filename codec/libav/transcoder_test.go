@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"go.uber.org/goleak"
 
 	"github.com/camrelay/camrelay/codec"
@@ -128,7 +129,9 @@ func transcodeFlat(t *testing.T, cfg codec.TranscodeConfig, jpg []byte) Picture 
 }
 
 func TestScaleFitAndStretch(t *testing.T) {
-	const limited200 = 16 + 200*219/255 // full-range 200 in limited range
+	// JPEG pictures are full range and the output stays so (see
+	// TestJPEGStaysFullRange): 200 stays 200, black is 0.
+	const limited200 = 200
 	near := func(got, want int) bool { return got >= want-4 && got <= want+4 }
 	for _, tc := range []struct {
 		name             string
@@ -153,15 +156,15 @@ func TestScaleFitAndStretch(t *testing.T) {
 			if !near(inside, limited200) {
 				t.Errorf("picture luma %d, want about %d", inside, limited200)
 			}
-			if tc.scale == ScaleFit && !near(bar, 16) {
-				t.Errorf("bar luma %d, want black (16)", bar)
+			if tc.scale == ScaleFit && !near(bar, 0) {
+				t.Errorf("bar luma %d, want black (0)", bar)
 			}
 			if tc.scale == ScaleStretch && !near(bar, limited200) {
 				t.Errorf("edge luma %d, want the picture (%d): stretch pads nothing", bar, limited200)
 			}
 			if tc.scale == ScaleFit {
 				// The bars are symmetric: check the opposite side too.
-				if b2 := lumaAt(p, tc.outW-tc.barX-8, tc.outH-tc.barY-8, 8); !near(b2, 16) {
+				if b2 := lumaAt(p, tc.outW-tc.barX-8, tc.outH-tc.barY-8, 8); !near(b2, 0) {
 					t.Errorf("opposite bar luma %d", b2)
 				}
 			}
@@ -169,14 +172,30 @@ func TestScaleFitAndStretch(t *testing.T) {
 	}
 }
 
-func TestFullRangeJPEG(t *testing.T) {
-	// Same size in and out, where swscale would take a plain copy if it
-	// ignored the ranges: JPEG's 0 and 255 must become 16 and 235.
-	for _, c := range []struct{ in, want int }{{0, 16}, {255, 235}, {128, 126}} {
+// JPEG cameras are encoded in full range, signalled in the SPS, as ffmpeg
+// does with MJPEG into libx264: the picture is copied, not converted, and
+// keeps every level.
+func TestJPEGStaysFullRange(t *testing.T) {
+	for _, c := range []struct{ in, want int }{{0, 0}, {255, 255}, {128, 128}} {
 		p := transcodeFlat(t, video(320, 240, 25), flatJPEG(t, 320, 240, byte(c.in)))
 		if got := lumaAt(p, 160, 120, 8); got < c.want-3 || got > c.want+3 {
 			t.Errorf("full-range luma %d came out as %d, want %d", c.in, got, c.want)
 		}
+	}
+	tc, s := newTranscoder(t, video(320, 240, 25))
+	tc.WriteFrame(&codec.Frame{Codec: "JPEG", JPEG: flatJPEG(t, 320, 240, 100)})
+	var sps h264.SPS
+	for _, au := range depacketize(t, s.packets(0)) {
+		for _, n := range au.nalus {
+			if n[0]&0x1f == 7 {
+				if err := sps.Unmarshal(n); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if sps.VUI == nil || !sps.VUI.VideoFullRangeFlag {
+		t.Fatalf("the SPS does not say full range: %+v", sps.VUI)
 	}
 }
 
