@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,6 +182,14 @@ Flags:
 	}
 	var err error
 	o.Scenarios = splitList(*scen)
+	scenSet := false
+	fs.Visit(func(f *flag.Flag) { scenSet = scenSet || f.Name == "scenarios" })
+	if !scenSet && !haveLibav && o.has(ScenarioTranscode) {
+		// The default list, in a build without libav (make bench on a
+		// machine without the FFmpeg libraries): copy only, said aloud.
+		o.Scenarios = slices.DeleteFunc(o.Scenarios, func(s string) bool { return s == ScenarioTranscode })
+		fmt.Fprintln(stderr, "relaybench: built without libav: the transcode scenario is left out (build with -tags libav to run it)")
+	}
 	o.Relays = splitList(*relays)
 	if o.CopyNs, err = parseInts(*copyNs); err != nil {
 		return o, fmt.Errorf("-copy-n: %w", err)

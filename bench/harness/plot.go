@@ -27,6 +27,9 @@ var relayColors = map[string]color.Color{
 type plotSpec struct {
 	file, title, ylabel string
 	value               func(*Aggregate) *Spread
+	// rising lines (latency) keep the legend on the left and get a log Y
+	// axis when they span more than a factor of 20.
+	rising bool
 }
 
 // writePlots draws, for every scenario, CPU per stream (relay alone, and
@@ -35,10 +38,10 @@ type plotSpec struct {
 // out. It returns the files written.
 func writePlots(dir string, aggs []Aggregate) ([]string, error) {
 	specs := []plotSpec{
-		{"cpu_per_stream", "CPU per stream, relay process(es) alone", "% of one core per stream", func(a *Aggregate) *Spread { return a.RelayCPUPct }},
-		{"total_cpu_per_stream", "CPU per stream, relay + receiving MediaMTX", "% of one core per stream", func(a *Aggregate) *Spread { return a.TotalCPUPct }},
-		{"pss_per_stream", "PSS per stream, relay process(es), marginal", "MiB per stream", func(a *Aggregate) *Spread { return a.RelayPSSMiBMarginal }},
-		{"p99_latency", "p99 glass-to-glass latency (RTSP reader)", "ms", func(a *Aggregate) *Spread { return a.P99 }},
+		{"cpu_per_stream", "CPU per stream, relay process(es) alone", "% of one core per stream", func(a *Aggregate) *Spread { return a.RelayCPUPct }, false},
+		{"total_cpu_per_stream", "CPU per stream, relay + receiving MediaMTX", "% of one core per stream", func(a *Aggregate) *Spread { return a.TotalCPUPct }, false},
+		{"pss_per_stream", "PSS per stream, relay process(es), marginal", "MiB per stream", func(a *Aggregate) *Spread { return a.RelayPSSMiBMarginal }, false},
+		{"p99_latency", "p99 glass-to-glass latency (RTSP reader)", "ms", func(a *Aggregate) *Spread { return a.P99 }, true},
 	}
 	var files []string
 	for _, sc := range []string{ScenarioCopy, ScenarioTranscode} {
@@ -54,7 +57,7 @@ func writePlots(dir string, aggs []Aggregate) ([]string, error) {
 		}
 		for _, s := range specs {
 			name := sc + "_" + s.file + ".png"
-			ok, err := drawPlot(filepath.Join(dir, name), sc+": "+s.title, s.ylabel, aggs2, s.value)
+			ok, err := drawPlot(filepath.Join(dir, name), sc+": "+s.title, s.ylabel, aggs2, s.value, s.rising)
 			if err != nil {
 				return files, fmt.Errorf("plot %s: %w", name, err)
 			}
@@ -66,16 +69,16 @@ func writePlots(dir string, aggs []Aggregate) ([]string, error) {
 	return files, nil
 }
 
-func drawPlot(path, title, ylabel string, aggs []Aggregate, value func(*Aggregate) *Spread) (bool, error) {
+func drawPlot(path, title, ylabel string, aggs []Aggregate, value func(*Aggregate) *Spread, rising bool) (bool, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "cameras (N)"
 	p.Y.Label.Text = ylabel
 	p.Legend.Top = true
-	p.Legend.Left = true
+	p.Legend.Left = rising
 	var ns []int
 	lines := 0
-	ymin := math.Inf(1)
+	ymin, ymax := math.Inf(1), math.Inf(-1)
 	for _, relay := range []string{RelayCamrelay, RelayFFmpeg, RelayDirect} {
 		var pts plotter.XYs
 		var errs plotter.YErrors
@@ -92,7 +95,7 @@ func drawPlot(path, title, ylabel string, aggs []Aggregate, value func(*Aggregat
 			if !slices.Contains(ns, a.N) {
 				ns = append(ns, a.N)
 			}
-			ymin = min(ymin, s.Min)
+			ymin, ymax = min(ymin, s.Min), max(ymax, s.Max)
 		}
 		if len(pts) == 0 {
 			continue
@@ -130,7 +133,12 @@ func drawPlot(path, title, ylabel string, aggs []Aggregate, value func(*Aggregat
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 		p.X.Min, p.X.Max = float64(ns[0])*0.8, float64(ns[len(ns)-1])*1.25
 	}
-	if ymin >= 0 {
+	switch {
+	case rising && ymin > 0 && ymax/ymin > 20:
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Label.Text += " (log scale)"
+	case ymin >= 0:
 		p.Y.Min = 0
 	}
 	p.Add(plotter.NewGrid())

@@ -79,7 +79,15 @@ func (r *runningRelay) pids() []int {
 func (r *runningRelay) exited() string {
 	for _, p := range r.procs {
 		if p.exited() {
-			return fmt.Sprintf("%s (pid %d) exited: %v: %s", p.name, p.pid, p.err, p.tail())
+			status := "with status 0 (its input or output ended)"
+			if p.err != nil {
+				status = p.err.Error()
+			}
+			msg := fmt.Sprintf("%s (pid %d) exited %s", p.name, p.pid, status)
+			if t := p.tail(); t != "" {
+				msg += ": " + t
+			}
+			return msg
 		}
 	}
 	return ""

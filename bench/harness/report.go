@@ -49,8 +49,15 @@ func RenderMarkdown(w io.Writer, r *Results) {
 	if m.Netns {
 		fmt.Fprint(w, " Run inside a loopback-only network namespace (WHEP).")
 	}
-	fmt.Fprintf(w, "\n\nVersions: camrelay `%s`; MediaMTX %s; %s; libavcodec %s, libx264 %s; %s.\n\n",
-		r.Versions["camrelay"], r.Versions["mediamtx"], r.Versions["ffmpeg"], r.Versions["libavcodec"], r.Versions["libx264"], r.Versions["go"])
+	vs := []string{"camrelay `" + r.Versions["camrelay"] + "`", "MediaMTX " + r.Versions["mediamtx"], r.Versions["ffmpeg"]}
+	if v := r.Versions["libavcodec"]; v != "" {
+		vs = append(vs, "libavcodec "+v)
+	}
+	if v := r.Versions["libx264"]; v != "" {
+		vs = append(vs, v)
+	}
+	vs = append(vs, r.Versions["go"])
+	fmt.Fprintf(w, "\n\nVersions: %s.\n\n", strings.Join(vs, "; "))
 	s := r.Settings
 	fmt.Fprintf(w, "Run: `%s`, %s in all. %d repetition(s) per point (median [min-max] below), %.0f s settle + %.0f s window per run; latency on %d sampled stream(s) per copy run, %d per transcode run",
 		r.Command, fmtDuration(secondsDuration(r.Seconds)), s.Reps, s.SettleS, s.MeasureS, s.SampleCopy, s.SampleTranscode)
@@ -104,6 +111,7 @@ func RenderMarkdown(w io.Writer, r *Results) {
 			renderRatios(w, aggs)
 		}
 	}
+	fmt.Fprint(w, "Columns: CPU in % of one core per stream (relay = its own processes; +MediaMTX = relay plus the MediaMTX it publishes into, for mediamtx-direct MediaMTX alone); PSS in MiB per stream, whole processes / N and marginal (idle process subtracted); latency from camsim's send-time stamp to the reader, in ms (RTSP readers; WHEP if measured); frames = received / sent on the sampled streams; RTP lost = MediaMTX's rtpPacketsLost on publishing sessions; bytes = lowest ratio of bytes received to bytes sent over all streams; rig = CPU of camsim and of the readers in cores, and how busy the whole machine was.\n\n")
 	if len(r.Fits) > 0 {
 		fmt.Fprint(w, "## Marginal cost per added stream (least-squares fit over N)\n\n")
 		fmt.Fprint(w, "cost(N) = idle + slope x N through every successful run; density runs extend camrelay's copy line.\n\n")
@@ -114,7 +122,6 @@ func RenderMarkdown(w io.Writer, r *Results) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprint(w, "Columns: CPU in % of one core per stream (relay = its own processes; +MediaMTX = relay plus the MediaMTX it publishes into, for mediamtx-direct MediaMTX alone); PSS in MiB per stream, whole processes / N and marginal (idle process subtracted); latency from camsim's send-time stamp to the reader, in ms (RTSP readers; WHEP if measured); frames = received / sent on the sampled streams; RTP lost = MediaMTX's rtpPacketsLost on publishing sessions; bytes = lowest ratio of bytes received to bytes sent over all streams; rig = CPU of camsim and of the readers in cores, and how busy the whole machine was.\n\n")
 
 	if len(r.Plots) > 0 {
 		fmt.Fprint(w, "## Plots\n\n")

@@ -354,7 +354,9 @@ func goals(aggs []Aggregate, fs []Fit) []Goal {
 }
 
 // density finds the largest N of camrelay's copy and density rows that is
-// ok, without loss, with every smaller N ok too.
+// ok, without loss and without saturating the rig, with every smaller N so
+// too. A saturated rig is not counted as held even when no frame was lost:
+// latency then grows without bound.
 func density(aggs []Aggregate) *Density {
 	var rows []Aggregate
 	for _, a := range aggs {
@@ -368,27 +370,33 @@ func density(aggs []Aggregate) *Density {
 	slices.SortFunc(rows, func(a, b Aggregate) int { return a.N - b.N })
 	d := &Density{}
 	for _, a := range rows {
-		if a.Status == "ok" && !a.Loss {
+		if a.Status == "ok" && !a.Loss && !a.RigSaturated {
 			d.MaxN = a.N
-			if a.RigSaturated {
-				d.Note = fmt.Sprintf("the rig was saturated at N=%d already", a.N)
-			}
 			continue
 		}
 		d.NextN = a.N
 		switch {
 		case a.Status != "ok":
 			d.NextResult = "failed: " + a.Reason
-		default:
+		case a.Loss:
 			d.NextResult = fmt.Sprintf("frames lost (%d of %d sampled, %d RTP packets, bytes ratio %.3f)", a.LostFrames, a.SampledExpected, a.RTPPacketsLost, a.BytesRatioMin)
+		default:
+			d.NextResult = "no frame lost"
+		}
+		if a.Status == "ok" {
 			if a.RigSaturated {
-				d.NextResult += "; the rig (camsim, MediaMTX, machine) was saturated"
+				d.NextResult += fmt.Sprintf(", but the machine was saturated (%s busy, camsim's slowest camera %.1f fps)", pctSpread(a.MachineBusy), a.CamsimFPSMin)
+			}
+			if a.P99 != nil {
+				d.NextResult += fmt.Sprintf("; latency p50 %.0f ms, p99 %.0f ms", a.P50.Median, a.P99.Median)
 			}
 		}
 		break
 	}
 	if d.NextN == 0 {
-		d.Note = strings.TrimSpace(d.Note + "; no larger N was tried (raise --density-n)")
+		d.Note = "no larger N was tried (raise --density-n)"
+	} else {
+		d.Note = "held = every stream delivered, no frame lost, and the rig not saturated"
 	}
 	return d
 }
@@ -445,10 +453,13 @@ func versions(o *Options) map[string]string {
 	if f := strings.Fields(first(o.FFmpeg, "-hide_banner", "-version")); len(f) >= 3 {
 		v["ffmpeg"] = "ffmpeg " + f[2]
 	}
-	if out, err := exec.Command("pkg-config", "--modversion", "libavcodec", "x264").Output(); err == nil {
-		f := strings.Fields(string(out))
-		if len(f) == 2 {
-			v["libavcodec"], v["libx264"] = f[0], f[1]
+	if out, err := exec.Command("pkg-config", "--modversion", "libavcodec").Output(); err == nil {
+		v["libavcodec"] = strings.TrimSpace(string(out))
+	}
+	// libx264 ships no .pc file without its -dev package: ask dpkg.
+	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Package} ${Version}\n", "libx264-[0-9]*").Output(); err == nil {
+		if l, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n"); l != "" {
+			v["libx264"] = l
 		}
 	}
 	return v
