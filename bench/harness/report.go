@@ -49,7 +49,11 @@ func RenderMarkdown(w io.Writer, r *Results) {
 	if m.Netns {
 		fmt.Fprint(w, " Run inside a loopback-only network namespace (WHEP).")
 	}
-	vs := []string{"camrelay `" + r.Versions["camrelay"] + "`", "MediaMTX " + r.Versions["mediamtx"], r.Versions["ffmpeg"]}
+	vs := []string{"camrelay `" + r.Versions["camrelay"] + "`"}
+	if c := r.Versions["camrelay_commit"]; c != "" {
+		vs[0] += " built from commit " + c
+	}
+	vs = append(vs, "MediaMTX "+r.Versions["mediamtx"], r.Versions["ffmpeg"])
 	if v := r.Versions["libavcodec"]; v != "" {
 		vs = append(vs, "libavcodec "+v)
 	}

@@ -449,6 +449,23 @@ func versions(o *Options) map[string]string {
 		return l
 	}
 	v["camrelay"] = first(o.Camrelay, "version")
+	// The tree camrelay was built from: the commit, and whether files
+	// outside bench/ differed from it (others may be editing the tree).
+	if out, err := exec.Command("git", "-C", o.Root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		c := strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "-C", o.Root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
+			var dirty []string
+			for _, l := range strings.Split(strings.TrimSpace(string(st)), "\n") {
+				if f := strings.TrimSpace(l); len(f) > 3 && !strings.HasPrefix(strings.TrimSpace(f[2:]), "bench/") {
+					dirty = append(dirty, strings.TrimSpace(f[2:]))
+				}
+			}
+			if len(dirty) > 0 {
+				c += fmt.Sprintf(" + uncommitted changes in %d files (%s)", len(dirty), truncate(strings.Join(dirty, ", "), 200))
+			}
+		}
+		v["camrelay_commit"] = c
+	}
 	v["ffmpeg"] = first(o.FFmpeg, "-hide_banner", "-version")
 	if f := strings.Fields(first(o.FFmpeg, "-hide_banner", "-version")); len(f) >= 3 {
 		v["ffmpeg"] = "ffmpeg " + f[2]
