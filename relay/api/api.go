@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/cameras/{name...}", s.authed(s.cameraGet))
 	mux.HandleFunc("PUT /v1/cameras/{name...}", s.authed(s.replace))
 	mux.HandleFunc("DELETE /v1/cameras/{name...}", s.authed(s.remove))
+	// Go's profiler, behind the API's authentication: how an operator finds
+	// where a busy edge box spends its CPU.
+	mux.HandleFunc("GET /debug/pprof/", s.authed(pprof.Index))
+	mux.HandleFunc("GET /debug/pprof/profile", s.authed(pprof.Profile))
+	mux.HandleFunc("GET /debug/pprof/trace", s.authed(pprof.Trace))
 	if as := s.App.AuthServer(); as != nil {
 		// The auth server's endpoints authenticate on their own terms:
 		// public keys, a password exchange, MediaMTX's callback.
