@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -10,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
@@ -48,13 +51,21 @@ type tcpClient struct {
 	keep    time.Duration
 
 	channels [256]int16 // interleaved RTP channel -> track, -1 when none
-	scratch  []byte
+
+	// The packet path's read buffer: c.buf[c.r:c.w] not parsed yet.
+	buf         []byte
+	r, w        int
+	pkt         rtp.Packet
+	deadlineSet time.Time
 }
 
-// The read buffer holds many ordinary packets; an interleaved frame larger
-// than it (cameras that send whole 10-60 KB NAL units in one RTP packet) is
-// read into a scratch buffer made once per session.
-const tcpReadBuffer = 16 << 10
+// The read buffer holds many ordinary packets; it grows once, to the largest
+// interleaved frame, for cameras that send whole 10-60 KB NAL units in one
+// RTP packet. The handshake reads through a small bufio.Reader.
+const (
+	tcpReadBuffer      = 16 << 10
+	tcpHandshakeBuffer = 4 << 10
+)
 
 func (s *RTSPSource) runTCP(ctx context.Context, u *base.URL, in RTPSink, stats *SourceStats) error {
 	c := &tcpClient{src: s, stats: stats, u: u, timeout: s.readTimeout(), keep: 30 * time.Second}
@@ -82,7 +93,7 @@ func (s *RTSPSource) runTCP(ctx context.Context, u *base.URL, in RTPSink, stats 
 		nc = tls.Client(nc, &tls.Config{ServerName: u.Hostname()})
 	}
 	c.nc = nc
-	c.br = bufio.NewReaderSize(nc, tcpReadBuffer)
+	c.br = bufio.NewReaderSize(nc, tcpHandshakeBuffer)
 	defer nc.Close()
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
@@ -361,90 +372,209 @@ func (c *tcpClient) keepAlive(done <-chan struct{}, tracks int) {
 	}
 }
 
-// readLoop is the packet path: interleaved frames parsed in place.
+// readLoop is the packet path: interleaved frames parsed in place in c.buf.
+// On a plain TCP connection the loop runs inside one RawConn.Read: after a
+// read that did not fill the free space the socket is drained, so it waits
+// for the poller instead of issuing the read that would only say EAGAIN.
+// That halves the read syscalls per frame (a camera writes a frame at a
+// time). A TLS connection reads through the tls.Conn.
 func (c *tcpClient) readLoop(in RTPSink) error {
-	var pkt rtp.Packet
-	lastDeadline := time.Time{}
-	for {
-		// Refreshing the deadline costs a timer update; once a second is
-		// enough for a read timeout counted in seconds.
-		if now := time.Now(); now.Sub(lastDeadline) > time.Second {
-			c.nc.SetReadDeadline(now.Add(c.timeout))
-			lastDeadline = now
+	c.buf = make([]byte, tcpReadBuffer)
+	// Media that arrived with the PLAY answer is already in the handshake's
+	// reader.
+	c.w = copy(c.buf, c.peekBuffered())
+	c.br = nil
+	if err := c.consume(in); err != nil {
+		return sessionReadError(err)
+	}
+	if sc, ok := c.nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			return c.readRaw(rc, in)
 		}
-		hdr, err := c.br.Peek(4)
+	}
+	for {
+		c.refreshDeadline()
+		if err := c.makeSpace(); err != nil {
+			return sessionReadError(err)
+		}
+		n, err := c.nc.Read(c.buf[c.w:])
+		c.w += n
+		if cerr := c.consume(in); cerr != nil {
+			return sessionReadError(cerr)
+		}
 		if err != nil {
 			return sessionReadError(err)
-		}
-		if hdr[0] != base.InterleavedFrameMagicByte {
-			if err := c.readMessage(); err != nil {
-				return sessionReadError(err)
-			}
-			continue
-		}
-		ch := hdr[1]
-		n := int(hdr[2])<<8 | int(hdr[3])
-		var frame []byte
-		big := 4+n > c.br.Size()
-		if big {
-			if c.scratch == nil {
-				c.scratch = make([]byte, 4+65535)
-			}
-			frame = c.scratch[:4+n]
-			if _, err := io.ReadFull(c.br, frame); err != nil {
-				return sessionReadError(err)
-			}
-		} else if frame, err = c.br.Peek(4 + n); err != nil {
-			return sessionReadError(err)
-		}
-		if tr := c.channels[ch]; tr >= 0 {
-			if ok := parseRTP(frame[4:], &pkt); ok {
-				in.WriteRTP(int(tr), &pkt, codec.Now())
-			} else {
-				c.stats.Corrupt.Add(1)
-			}
-		}
-		// RTCP (odd channels) and unknown channels are read and dropped.
-		if !big {
-			if _, err := c.br.Discard(4 + n); err != nil {
-				return sessionReadError(err)
-			}
 		}
 	}
 }
 
-// readMessage reads an RTSP answer (to a keepalive) or a request from the
-// camera (answered 501), between interleaved frames.
-func (c *tcpClient) readMessage() error {
-	b, err := c.br.Peek(2)
-	if err != nil {
-		return err
+func (c *tcpClient) readRaw(rc syscall.RawConn, in RTPSink) error {
+	var rerr error
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			c.refreshDeadline()
+			if rerr = c.makeSpace(); rerr != nil {
+				return true
+			}
+			space := len(c.buf) - c.w
+			n, err := syscall.Read(int(fd), c.buf[c.w:])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return false
+			case err != nil:
+				rerr = os.NewSyscallError("read", err)
+				return true
+			case n == 0:
+				rerr = io.EOF
+				return true
+			}
+			c.w += n
+			if rerr = c.consume(in); rerr != nil {
+				return true
+			}
+			if n < space {
+				// Drained. Data that lands from now on raises a poller
+				// event that the wait below consumes, so nothing is missed.
+				return false
+			}
+		}
+	})
+	if rerr != nil {
+		err = rerr
 	}
-	if b[0] == 'R' && b[1] == 'T' {
-		var res base.Response
-		if err := res.Unmarshal(c.br); err != nil {
-			return err
-		}
-		if res.StatusCode == base.StatusSessionNotFound {
-			return errors.New("the camera forgot the session (454)")
-		}
+	return sessionReadError(err)
+}
+
+func (c *tcpClient) peekBuffered() []byte {
+	b, _ := c.br.Peek(min(c.br.Buffered(), tcpReadBuffer))
+	return b
+}
+
+// refreshDeadline pushes the read deadline out. It costs a timer update, so
+// it runs at most once a second: enough for a timeout counted in seconds.
+func (c *tcpClient) refreshDeadline() {
+	if now := time.Now(); now.Sub(c.deadlineSet) > time.Second {
+		c.nc.SetReadDeadline(now.Add(c.timeout))
+		c.deadlineSet = now
+	}
+}
+
+// makeSpace makes room at the end of c.buf for the next read, moving an
+// incomplete message to the front.
+func (c *tcpClient) makeSpace() error {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
 		return nil
 	}
-	if b[0] >= 'A' && b[0] <= 'Z' {
-		var req base.Request
-		if err := req.Unmarshal(c.br); err != nil {
-			return err
-		}
-		res := base.Response{StatusCode: base.StatusNotImplemented, Header: base.Header{"CSeq": req.Header["CSeq"]}}
-		out, _ := res.Marshal()
-		c.wmu.Lock()
-		c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
-		_, err := c.nc.Write(out)
-		c.wmu.Unlock()
-		return err
+	if c.w < len(c.buf) && c.r < len(c.buf)/2 {
+		return nil
 	}
-	_, err = c.br.Discard(1) // garbage between frames: resynchronise
-	return err
+	if c.r == 0 {
+		// consume grows the buffer for an interleaved frame that does not
+		// fit, so a full buffer is an RTSP message with no end.
+		return fmt.Errorf("RTSP message from the camera longer than %d bytes", len(c.buf))
+	}
+	c.w = copy(c.buf, c.buf[c.r:c.w])
+	c.r = 0
+	return nil
+}
+
+// consume handles every complete message in c.buf[c.r:c.w].
+func (c *tcpClient) consume(in RTPSink) error {
+	for c.r < c.w {
+		b := c.buf[c.r:c.w]
+		if b[0] != base.InterleavedFrameMagicByte {
+			n, err := c.readMessage(b)
+			if err != nil || n == 0 {
+				return err
+			}
+			c.r += n
+			continue
+		}
+		if len(b) < 4 {
+			return nil
+		}
+		n := 4 + (int(b[2])<<8 | int(b[3]))
+		if n > len(b) {
+			if n > len(c.buf) {
+				// Cameras that send whole 10-60 KB NAL units in one RTP
+				// packet: the buffer grows once to the largest frame.
+				nb := make([]byte, 4+65535)
+				c.w = copy(nb, b)
+				c.r = 0
+				c.buf = nb
+			}
+			return nil
+		}
+		// RTCP (odd channels) and unknown channels are read and dropped.
+		if tr := c.channels[b[1]]; tr >= 0 {
+			if parseRTP(b[4:n], &c.pkt) {
+				in.WriteRTP(int(tr), &c.pkt, codec.Now())
+			} else {
+				c.stats.Corrupt.Add(1)
+			}
+		}
+		c.r += n
+	}
+	return nil
+}
+
+// readMessage handles an RTSP answer (to a keepalive) or a request from the
+// camera (answered 501) at the start of b, between interleaved frames. It
+// returns how many bytes it used, 0 when the message is not complete yet.
+// A byte that starts neither is garbage, skipped to resynchronise.
+func (c *tcpClient) readMessage(b []byte) (int, error) {
+	if b[0] < 'A' || b[0] > 'Z' {
+		return 1, nil
+	}
+	n := messageLen(b)
+	if n == 0 {
+		return 0, nil
+	}
+	br := bufio.NewReader(bytes.NewReader(b[:n]))
+	if b[0] == 'R' && len(b) > 1 && b[1] == 'T' {
+		var res base.Response
+		if err := res.Unmarshal(br); err != nil {
+			return 0, err
+		}
+		if res.StatusCode == base.StatusSessionNotFound {
+			return 0, errors.New("the camera forgot the session (454)")
+		}
+		return n, nil
+	}
+	var req base.Request
+	if err := req.Unmarshal(br); err != nil {
+		return 0, err
+	}
+	res := base.Response{StatusCode: base.StatusNotImplemented, Header: base.Header{"CSeq": req.Header["CSeq"]}}
+	out, _ := res.Marshal()
+	c.wmu.Lock()
+	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	_, err := c.nc.Write(out)
+	c.wmu.Unlock()
+	return n, err
+}
+
+// messageLen is the length of the RTSP message at the start of b (head and
+// Content-Length body), 0 when b does not hold all of it yet.
+func messageLen(b []byte) int {
+	head := bytes.Index(b, []byte("\r\n\r\n"))
+	if head < 0 {
+		return 0
+	}
+	body := 0
+	for _, line := range bytes.Split(b[:head], []byte("\r\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && strings.EqualFold(string(bytes.TrimSpace(k)), "Content-Length") {
+			body, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	if body < 0 || len(b) < head+4+body {
+		return 0
+	}
+	return head + 4 + body
 }
 
 func sessionReadError(err error) error {

@@ -1,9 +1,19 @@
 package transport
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
+	"go.uber.org/goleak"
+
+	"github.com/camrelay/camrelay/codec"
 )
 
 func TestParseRTPInPlace(t *testing.T) {
@@ -46,4 +56,160 @@ func FuzzParseRTP(f *testing.F) {
 			t.Fatal("payload longer than the packet")
 		}
 	})
+}
+
+type recordSink struct {
+	mu   sync.Mutex
+	pkts []string // "track:seq:payload"
+}
+
+func (s *recordSink) Begin([]codec.Track) error { return nil }
+func (s *recordSink) NoteSPS(int, []byte)       {}
+func (s *recordSink) WriteRTP(track int, p *rtp.Packet, _ int64) {
+	s.mu.Lock()
+	s.pkts = append(s.pkts, fmt.Sprintf("%d:%d:%d", track, p.SequenceNumber, len(p.Payload)))
+	s.mu.Unlock()
+}
+
+// TestTCPReadLoop feeds camrelay's interleaved read path, over a real
+// loopback socket, everything a camera's session carries after PLAY: frames
+// split at every byte boundary, frames much larger than the read buffer, an
+// answer to a keepalive with a body, a request from the camera (answered
+// 501), RTCP, garbage between frames. Every RTP packet arrives once, in
+// order, with its payload intact.
+func TestTCPReadLoop(t *testing.T) {
+	t.Run("rawconn", func(t *testing.T) { testTCPReadLoop(t, false) })
+	t.Run("reader", func(t *testing.T) { testTCPReadLoop(t, true) })
+}
+
+func testTCPReadLoop(t *testing.T, viaReader bool) {
+	defer goleak.VerifyNone(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+
+	var nc net.Conn = cc
+	if viaReader {
+		nc = plainConn{cc} // hides SyscallConn: the path a TLS session takes
+	}
+	c := &tcpClient{nc: nc, br: bufio.NewReaderSize(nc, tcpHandshakeBuffer), stats: &SourceStats{}, timeout: 5 * time.Second}
+	for i := range c.channels {
+		c.channels[i] = -1
+	}
+	c.channels[0], c.channels[2] = 0, 1
+	sink := &recordSink{}
+	done := make(chan error, 1)
+	go func() { done <- c.readLoop(sink) }()
+
+	frame := func(ch byte, seq uint16, payload int) []byte {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 1}, Payload: bytes.Repeat([]byte{byte(seq)}, payload)}
+		b, _ := p.Marshal()
+		return append([]byte{'$', ch, byte(len(b) >> 8), byte(len(b))}, b...)
+	}
+	var want []string
+	var stream []byte
+	seq := uint16(0)
+	add := func(ch byte, payload int) {
+		seq++
+		stream = append(stream, frame(ch, seq, payload)...)
+		want = append(want, fmt.Sprintf("%d:%d:%d", ch/2, seq, payload))
+	}
+	for range 20 {
+		add(0, 1400)
+	}
+	add(2, 160)
+	stream = append(stream, "RTSP/1.0 200 OK\r\nCSeq: 9\r\nContent-Length: 5\r\n\r\nhello"...)
+	add(0, 40000) // larger than the read buffer
+	stream = append(stream, frame(1, 999, 8)...) // RTCP: dropped
+	stream = append(stream, "\x00\x01junk"...)
+	add(0, 65000)
+	stream = append(stream, "GET_PARAMETER rtsp://cam/ RTSP/1.0\r\nCSeq: 3\r\n\r\n"...)
+	for range 50 {
+		add(0, 900)
+	}
+	add(2, 20)
+
+	// Byte by byte for the first 3000 bytes, then in uneven chunks.
+	go func() {
+		for i := 0; i < len(stream); {
+			n := 1
+			if i >= 3000 {
+				n = min(1+i%7919, len(stream)-i)
+			}
+			if _, err := sc.Write(stream[i : i+n]); err != nil {
+				return
+			}
+			i += n
+		}
+	}()
+	answer := make([]byte, 200)
+	sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := sc.Read(answer)
+	if err != nil || !strings.HasPrefix(string(answer[:n]), "RTSP/1.0 501") || !strings.Contains(string(answer[:n]), "CSeq: 3") {
+		t.Fatalf("answer to the camera's request: %q %v", answer[:n], err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sink.mu.Lock()
+		got := len(sink.pkts)
+		sink.mu.Unlock()
+		if got >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sc.Close()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "camera session ended") {
+		t.Errorf("read loop ended with %v, want the session ended", err)
+	}
+	cc.Close()
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if strings.Join(sink.pkts, " ") != strings.Join(want, " ") {
+		t.Errorf("packets:\n got %v\nwant %v", sink.pkts, want)
+	}
+	if c.stats.Corrupt.Load() != 0 {
+		t.Errorf("corrupt = %d", c.stats.Corrupt.Load())
+	}
+}
+
+// plainConn is a net.Conn without SyscallConn.
+type plainConn struct{ net.Conn }
+
+// TestTCPReadLoopEndlessMessage: a camera that sends a header without end
+// gets a clear error, not unbounded memory.
+func TestTCPReadLoopEndlessMessage(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	c := &tcpClient{nc: cc, br: bufio.NewReader(cc), stats: &SourceStats{}, timeout: 5 * time.Second}
+	go sc.Write([]byte("RTSP/1.0 200 OK\r\nX: " + strings.Repeat("a", 3*tcpReadBuffer)))
+	err = c.readLoop(&recordSink{})
+	if err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("err = %v", err)
+	}
 }
