@@ -57,6 +57,8 @@ demo: deps mediamtx build
 
 bench: deps mediamtx
 	$(GO) test $(TAGS) -run '^$$' -bench . -benchmem -count 1 ./relay/ring/ ./codec/ ./codec/libav/ ./bench/ ./bench/camsim/
+	# a short harness run (a few minutes): camrelay vs ffmpeg vs MediaMTX direct
+	$(GO) run $(TAGS) ./cmd/relaybench
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
