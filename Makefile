@@ -56,7 +56,7 @@ demo: deps mediamtx build
 	@scripts/demo.sh
 
 bench: deps mediamtx
-	$(GO) test $(TAGS) -run '^$$' -bench . -benchmem -count 1 ./relay/ring/ ./codec/ ./codec/libav/ ./bench/ ./bench/camsim/
+	$(GO) test $(TAGS) -run '^$$' -bench . -benchmem -count 1 ./relay/ring/ ./codec/ ./codec/libav/ ./transport/ ./bench/ ./bench/camsim/
 	# a short harness run (a few minutes): camrelay vs ffmpeg vs MediaMTX direct
 	$(GO) run $(TAGS) ./cmd/relaybench
 

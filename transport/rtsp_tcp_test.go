@@ -130,7 +130,7 @@ func testTCPReadLoop(t *testing.T, viaReader bool) {
 	}
 	add(2, 160)
 	stream = append(stream, "RTSP/1.0 200 OK\r\nCSeq: 9\r\nContent-Length: 5\r\n\r\nhello"...)
-	add(0, 40000) // larger than the read buffer
+	add(0, 40000)                                // larger than the read buffer
 	stream = append(stream, frame(1, 999, 8)...) // RTCP: dropped
 	stream = append(stream, "\x00\x01junk"...)
 	add(0, 65000)
@@ -211,5 +211,40 @@ func TestTCPReadLoopEndlessMessage(t *testing.T) {
 	err = c.readLoop(&recordSink{})
 	if err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+type discardSink struct{ n int }
+
+func (s *discardSink) Begin([]codec.Track) error        { return nil }
+func (s *discardSink) NoteSPS(int, []byte)              {}
+func (s *discardSink) WriteRTP(int, *rtp.Packet, int64) { s.n++ }
+
+// BenchmarkTCPConsume: camrelay's TCP client parsing one 720p frame (eight
+// interleaved RTP packets, as one read returns them) in its read buffer.
+func BenchmarkTCPConsume(b *testing.B) {
+	var stream []byte
+	for i := range 8 {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Marker: i == 7}, Payload: make([]byte, 1270)}
+		raw, _ := p.Marshal()
+		stream = append(stream, '$', 0, byte(len(raw)>>8), byte(len(raw)))
+		stream = append(stream, raw...)
+	}
+	c := &tcpClient{stats: &SourceStats{}, buf: make([]byte, tcpReadBuffer)}
+	for i := range c.channels {
+		c.channels[i] = -1
+	}
+	c.channels[0] = 0
+	sink := &discardSink{}
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.r, c.w = 0, copy(c.buf, stream)
+		if err := c.consume(sink); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if sink.n != 8*b.N {
+		b.Fatalf("%d packets for %d frames", sink.n, b.N)
 	}
 }
