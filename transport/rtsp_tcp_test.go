@@ -84,19 +84,7 @@ func TestTCPReadLoop(t *testing.T) {
 
 func testTCPReadLoop(t *testing.T, viaReader bool) {
 	defer goleak.VerifyNone(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cc, sc := loopbackPair(t)
 	defer sc.Close()
 
 	var nc net.Conn = cc
@@ -184,13 +172,10 @@ func testTCPReadLoop(t *testing.T, viaReader bool) {
 	}
 }
 
-// plainConn is a net.Conn without SyscallConn.
-type plainConn struct{ net.Conn }
-
-// TestTCPReadLoopEndlessMessage: a camera that sends a header without end
-// gets a clear error, not unbounded memory.
-func TestTCPReadLoopEndlessMessage(t *testing.T) {
-	defer goleak.VerifyNone(t)
+// loopbackPair is a connected pair of TCP sockets on 127.0.0.1: the
+// client's end and the server's.
+func loopbackPair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -200,15 +185,27 @@ func TestTCPReadLoopEndlessMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.Close()
 	sc, err := ln.Accept()
 	if err != nil {
+		cc.Close()
 		t.Fatal(err)
 	}
+	return cc, sc
+}
+
+// plainConn is a net.Conn without SyscallConn.
+type plainConn struct{ net.Conn }
+
+// TestTCPReadLoopEndlessMessage: a camera that sends a header without end
+// gets a clear error, not unbounded memory.
+func TestTCPReadLoopEndlessMessage(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cc, sc := loopbackPair(t)
+	defer cc.Close()
 	defer sc.Close()
 	c := &tcpClient{nc: cc, br: bufio.NewReader(cc), stats: &SourceStats{}, timeout: 5 * time.Second}
 	go sc.Write([]byte("RTSP/1.0 200 OK\r\nX: " + strings.Repeat("a", 3*tcpReadBuffer)))
-	err = c.readLoop(&recordSink{})
+	err := c.readLoop(&recordSink{})
 	if err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("err = %v", err)
 	}
