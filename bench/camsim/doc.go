@@ -9,6 +9,10 @@
 // (codec.DrawBarcode) that survives transcoding. Readers downstream measure
 // latency and loss with either stamp.
 //
+// camsim is a fixture: tests on any floor of the design may import it (the
+// one exception to imports pointing down, checked by
+// bench.TestImportsPointDown); production code never does.
+//
 // # Why not gortsplib.Server
 //
 // camsim has to behave like real, quirky cameras, and gortsplib's Server is
