@@ -323,6 +323,8 @@ func goals(aggs []Aggregate, fs []Fit) []Goal {
 		m := fmt.Sprintf("N = %d", d.MaxN)
 		if d.NextN > 0 {
 			m += fmt.Sprintf("; at N = %d: %s", d.NextN, d.NextResult)
+		} else {
+			m += " or more: the largest N measured held (the density scenario of --full goes further)"
 		}
 		g = append(g, Goal{Goal: t, Target: "stated", Measured: m, Met: ptrBool(d.MaxN > 0), Note: d.Note})
 	} else {
