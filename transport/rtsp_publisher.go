@@ -211,11 +211,13 @@ type pubSession struct {
 	tl      *timeline
 	stats   *SinkStats
 
-	frameDone  bool  // the last packet written ended a frame
-	frameRecv  int64 // when the camera delivered that frame's last packet
-	lastPacket int64
-	flushDelay time.Duration
-	hdr        [16]byte
+	frameDone bool  // the last packet written ended a frame
+	frameRecv int64 // when the camera delivered that frame's last packet
+	// deadlineSet is when the write deadline was last renewed (codec.Now).
+	deadlineSet int64
+	lastPacket  int64
+	flushDelay  time.Duration
+	hdr         [16]byte
 
 	rconn   *conn.Conn
 	readErr chan error
@@ -391,7 +393,7 @@ func (s *pubSession) handle(r PacketReader, p *codec.Packet) error {
 	binary.BigEndian.PutUint32(h[8:], ts)
 	binary.BigEndian.PutUint32(h[12:], t.ssrc)
 	if s.bw.Available() < 16+len(p.Payload) {
-		s.nc.SetWriteDeadline(time.Now().Add(s.timeout))
+		s.writeDeadline()
 	}
 	if _, err := s.bw.Write(h[:]); err != nil {
 		return fmt.Errorf("write: %w", err)
@@ -410,8 +412,20 @@ func (s *pubSession) handle(r PacketReader, p *codec.Packet) error {
 	return nil
 }
 
+// writeDeadline pushes the write deadline out before a socket write. A
+// deadline update is a timer update, so it is renewed at most every quarter
+// of the timeout (a second at the most), not for every frame: a write then
+// times out after at least three quarters of the timeout.
+func (s *pubSession) writeDeadline() {
+	now := codec.Now()
+	if s.deadlineSet == 0 || time.Duration(now-s.deadlineSet) > min(s.timeout/4, time.Second) {
+		s.nc.SetWriteDeadline(time.Now().Add(s.timeout))
+		s.deadlineSet = now
+	}
+}
+
 func (s *pubSession) flush() error {
-	s.nc.SetWriteDeadline(time.Now().Add(s.timeout))
+	s.writeDeadline()
 	if err := s.bw.Flush(); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}

@@ -56,7 +56,7 @@ type tcpClient struct {
 	buf         []byte
 	r, w        int
 	pkt         rtp.Packet
-	deadlineSet time.Time
+	deadlineSet int64 // codec.Now of the last read deadline renewal
 }
 
 // The read buffer holds many ordinary packets; it grows once, to the largest
@@ -455,8 +455,8 @@ func (c *tcpClient) peekBuffered() []byte {
 // refreshDeadline pushes the read deadline out. It costs a timer update, so
 // it runs at most once a second: enough for a timeout counted in seconds.
 func (c *tcpClient) refreshDeadline() {
-	if now := time.Now(); now.Sub(c.deadlineSet) > time.Second {
-		c.nc.SetReadDeadline(now.Add(c.timeout))
+	if now := codec.Now(); c.deadlineSet == 0 || time.Duration(now-c.deadlineSet) > time.Second {
+		c.nc.SetReadDeadline(time.Now().Add(c.timeout))
 		c.deadlineSet = now
 	}
 }
@@ -481,8 +481,10 @@ func (c *tcpClient) makeSpace() error {
 	return nil
 }
 
-// consume handles every complete message in c.buf[c.r:c.w].
+// consume handles every complete message in c.buf[c.r:c.w]. The packets of
+// one read arrived together and share its arrival time.
 func (c *tcpClient) consume(in RTPSink) error {
+	now := codec.Now()
 	for c.r < c.w {
 		b := c.buf[c.r:c.w]
 		if b[0] != base.InterleavedFrameMagicByte {
@@ -511,7 +513,7 @@ func (c *tcpClient) consume(in RTPSink) error {
 		// RTCP (odd channels) and unknown channels are read and dropped.
 		if tr := c.channels[b[1]]; tr >= 0 {
 			if parseRTP(b[4:n], &c.pkt) {
-				in.WriteRTP(int(tr), &c.pkt, codec.Now())
+				in.WriteRTP(int(tr), &c.pkt, now)
 			} else {
 				c.stats.Corrupt.Add(1)
 			}
