@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -202,27 +201,8 @@ func (s *MJPEGSource) run(ctx context.Context, sink FrameSink) error {
 	var lastFrame atomic.Int64
 	lastFrame.Store(start)
 	stall := s.stallTimeout()
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(max(stall/5, 50*time.Millisecond))
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				if time.Duration(codec.Now()-lastFrame.Load()) > stall {
-					cancel(ErrStalled) // unblocks the body read
-					return
-				}
-			}
-		}
-	})
-	defer func() {
-		close(done)
-		wg.Wait()
-	}()
+	watch := watchStall(stall, lastFrame.Load, func() { cancel(ErrStalled) }) // cancel unblocks the body read
+	defer watch.stop()
 
 	maxFrame := s.maxFrameSize()
 	if cap(s.buf) < 64<<10 {

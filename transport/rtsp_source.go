@@ -185,17 +185,9 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 		return requestError("DESCRIBE", err)
 	}
 
-	var medias []*description.Media
-	var tracks []codec.Track
-	for _, m := range desc.Medias {
-		if m.IsBackChannel || len(m.Formats) == 0 || len(medias) == 255 {
-			continue
-		}
-		medias = append(medias, m)
-		tracks = append(tracks, trackOf(m, m.Formats[0]))
-	}
-	if len(medias) == 0 {
-		return errors.New("describe: the camera offers no usable media")
+	medias, tracks, err := usableMedias(desc, 255)
+	if err != nil {
+		return err
 	}
 	if err := in.Begin(tracks); err != nil {
 		return err
@@ -217,7 +209,6 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 		c.OnPacketRTP(m, m.Formats[0], func(pkt *rtp.Packet) { in.WriteRTP(i, pkt, codec.Now()) })
 	}
 
-	start := codec.Now()
 	if _, err := c.Play(nil); err != nil {
 		return requestError("PLAY", err)
 	}
@@ -225,27 +216,31 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 		s.Log.Debug("source playing", "url", RedactURL(s.URL), "tracks", fmt.Sprint(tracks))
 	}
 
-	waitc := make(chan error, 1)
-	go func() { waitc <- c.Wait() }()
 	stall := s.stallTimeout()
-	tick := time.NewTicker(max(stall/5, 50*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-waitc:
-			return sessionError(err)
-		case <-tick.C:
-			last := stats.Last.Load()
-			if last == 0 {
-				last = start
-			}
-			if time.Duration(codec.Now()-last) > stall {
-				c.Close()
-				<-waitc
-				return fmt.Errorf("%w for %v", ErrStalled, stall)
-			}
-		}
+	watch := watchStall(stall, stats.Last.Load, c.Close)
+	err = c.Wait()
+	if watch.stop() {
+		return fmt.Errorf("%w for %v", ErrStalled, stall)
 	}
+	return sessionError(err)
+}
+
+// usableMedias are the camera's medias camrelay plays (not back channels,
+// at most limit of them) and their tracks, each with its first format.
+func usableMedias(desc *description.Session, limit int) ([]*description.Media, []codec.Track, error) {
+	var medias []*description.Media
+	var tracks []codec.Track
+	for _, m := range desc.Medias {
+		if m.IsBackChannel || len(m.Formats) == 0 || len(medias) == limit {
+			continue
+		}
+		medias = append(medias, m)
+		tracks = append(tracks, trackOf(m, m.Formats[0]))
+	}
+	if len(medias) == 0 {
+		return nil, nil, errors.New("describe: the camera offers no usable media")
+	}
+	return medias, tracks, nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -111,45 +111,16 @@ func (s *RTSPSource) runTCP(ctx context.Context, u *base.URL, in RTPSink, stats 
 	// session.
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	wg.Go(func() { c.keepAlive(done, len(tracks)) })
 	defer func() {
 		close(done)
 		nc.Close()
 		wg.Wait()
 	}()
-	stalled := make(chan struct{})
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		c.keepAlive(done, len(tracks))
-	}()
-	go func() {
-		defer wg.Done()
-		stall := s.stallTimeout()
-		start := codec.Now()
-		t := time.NewTicker(max(stall/5, 50*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				last := stats.Last.Load()
-				if last < start {
-					last = start
-				}
-				if time.Duration(codec.Now()-last) > stall {
-					close(stalled)
-					nc.Close()
-					return
-				}
-			}
-		}
-	}()
+	watch := watchStall(s.stallTimeout(), stats.Last.Load, func() { nc.Close() })
 	err = c.readLoop(in)
-	select {
-	case <-stalled:
+	if watch.stop() {
 		return fmt.Errorf("%w for %v", ErrStalled, s.stallTimeout())
-	default:
 	}
 	if ctx.Err() != nil {
 		return nil
@@ -176,17 +147,10 @@ func (c *tcpClient) handshake(in RTPSink) ([]codec.Track, error) {
 	if err != nil {
 		return nil, fmt.Errorf("describe: %w", err)
 	}
-	var medias []*description.Media
-	var tracks []codec.Track
-	for _, m := range desc.Medias {
-		if m.IsBackChannel || len(m.Formats) == 0 || len(medias) == 127 {
-			continue
-		}
-		medias = append(medias, m)
-		tracks = append(tracks, trackOf(m, m.Formats[0]))
-	}
-	if len(medias) == 0 {
-		return nil, errors.New("describe: the camera offers no usable media")
+	// Two interleaved channels per media (RTP, RTCP) out of 256.
+	medias, tracks, err := usableMedias(&desc, 128)
+	if err != nil {
+		return nil, err
 	}
 	if err := in.Begin(tracks); err != nil {
 		return nil, err
