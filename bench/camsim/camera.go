@@ -395,69 +395,53 @@ func (st *stream) endPacket() {
 	st.vbuf[o+2], st.vbuf[o+3] = byte(l>>8), byte(l)
 }
 
-// appendNAL packetizes one NAL unit: a single NAL unit packet when it fits,
-// FU-A fragments otherwise (RFC 6184 5.6 and 5.8).
+// appendNAL packetizes one H.264 NAL unit: a single NAL unit packet when it
+// fits, FU-A fragments otherwise (RFC 6184 5.6 and 5.8): FU indicator with
+// type 28, FU header with the NAL unit's type.
 func (st *stream) appendNAL(nal []byte, marker bool, ts uint32, limit int) {
 	if len(nal) <= limit {
-		st.beginPacket(marker, ts)
-		st.vbuf = append(st.vbuf, nal...)
-		st.endPacket()
+		st.appendWhole(nal, marker, ts)
 		return
 	}
-	ind := nal[0]&0xe0 | 28
-	hdr := nal[0] & 0x1f
-	data := nal[1:]
-	first := true
-	for len(data) > 0 {
-		n := min(len(data), limit-2)
-		h := hdr
-		if first {
-			h |= 0x80
-		}
-		last := n == len(data)
-		if last {
-			h |= 0x40
-		}
-		st.beginPacket(marker && last, ts)
-		st.vbuf = append(st.vbuf, ind, h)
-		st.vbuf = append(st.vbuf, data[:n]...)
-		st.endPacket()
-		data = data[n:]
-		first = false
-	}
+	st.appendFragments(nal[1:], []byte{nal[0]&0xe0 | 28, nal[0] & 0x1f}, marker, ts, limit)
 }
 
 // appendNAL265 packetizes one H.265 NAL unit: a single NAL unit packet when
-// it fits, fragmentation units otherwise (RFC 7798 4.4.1 and 4.4.3).
+// it fits, fragmentation units otherwise (RFC 7798 4.4.1 and 4.4.3):
+// PayloadHdr is the NAL unit's header with type 49, the FU header carries
+// the NAL unit's type.
 func (st *stream) appendNAL265(nal []byte, marker bool, ts uint32, limit int) {
 	if len(nal) <= limit {
-		st.beginPacket(marker, ts)
-		st.vbuf = append(st.vbuf, nal...)
-		st.endPacket()
+		st.appendWhole(nal, marker, ts)
 		return
 	}
-	// PayloadHdr: the NAL unit's header with type 49 (FU); FU header: S,
-	// E and the NAL unit's type.
-	h0, h1 := nal[0]&0x81|49<<1, nal[1]
-	typ := (nal[0] >> 1) & 0x3f
-	data := nal[2:]
-	first := true
-	for len(data) > 0 {
-		n := min(len(data), limit-3)
-		fu := typ
-		if first {
-			fu |= 0x80
-		}
+	st.appendFragments(nal[2:], []byte{nal[0]&0x81 | 49<<1, nal[1], (nal[0] >> 1) & 0x3f}, marker, ts, limit)
+}
+
+func (st *stream) appendWhole(nal []byte, marker bool, ts uint32) {
+	st.beginPacket(marker, ts)
+	st.vbuf = append(st.vbuf, nal...)
+	st.endPacket()
+}
+
+// appendFragments sends a NAL unit's body in fragments that each start with
+// hdr, whose last byte (the FU header) gets the S and E bits.
+func (st *stream) appendFragments(data, hdr []byte, marker bool, ts uint32, limit int) {
+	for first := true; len(data) > 0; first = false {
+		n := min(len(data), limit-len(hdr))
 		last := n == len(data)
-		if last {
-			fu |= 0x40
-		}
 		st.beginPacket(marker && last, ts)
-		st.vbuf = append(st.vbuf, h0, h1, fu)
+		st.vbuf = append(st.vbuf, hdr...)
+		fu := &st.vbuf[len(st.vbuf)-1]
+		if first {
+			*fu |= 0x80
+		}
+		if last {
+			*fu |= 0x40
+		}
 		st.vbuf = append(st.vbuf, data[:n]...)
 		st.endPacket()
 		data = data[n:]
-		first = false
 	}
 }
 
