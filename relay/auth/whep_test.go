@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/camrelay/camrelay/transport/whep"
 )
 
 // netnsEnv marks the test binary re-executed inside a loopback-only network
@@ -113,29 +113,9 @@ webrtcICEServers2: []
 // whepRead offers to receive video from a WHEP endpoint and counts frames
 // (RTP packets with the marker bit) until want have arrived.
 func whepRead(endpoint, token string, want int) (int, error) {
-	se := webrtc.SettingEngine{}
-	// No mDNS, loopback only: nothing leaves lo.
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		return 0, err
-	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return 0, err
-	}
-	defer pc.Close()
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		return 0, err
-	}
 	var frames atomic.Int64
 	enough := make(chan struct{})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	s, err := whep.Dial(context.Background(), endpoint, token, func(tr *webrtc.TrackRemote) {
 		for {
 			pkt, _, err := tr.ReadRTP()
 			if err != nil {
@@ -146,48 +126,23 @@ func whepRead(endpoint, token string, want int) (int, error) {
 			}
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		return 0, err
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return 0, err
-	}
-	<-gathered
-	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(pc.LocalDescription().SDP))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/sdp")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	res, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	answer, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	res.Body.Close()
 	// MediaMTX v1.15.3 answers a refused WHEP offer with 400 and
 	// "authentication failed" (onWHIPPost tests the wrong error variable
 	// for *auth.Error, so neither 401 nor the 2 s pause happen there).
-	if res.StatusCode == http.StatusUnauthorized ||
-		(res.StatusCode == http.StatusBadRequest && strings.Contains(string(answer), "authentication failed")) {
-		return 0, fmt.Errorf("%w: %d %s", errRefused, res.StatusCode, strings.TrimSpace(string(answer)))
+	var se *whep.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusUnauthorized ||
+		(se.Code == http.StatusBadRequest && strings.Contains(se.Body, "authentication failed"))) {
+		return 0, fmt.Errorf("%w: %d %s", errRefused, se.Code, se.Body)
 	}
-	if res.StatusCode != http.StatusCreated {
-		return 0, fmt.Errorf("WHEP: %d: %s", res.StatusCode, answer)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+	if err != nil {
 		return 0, err
 	}
+	defer s.Close()
 	select {
 	case <-enough:
 		return int(frames.Load()), nil
 	case <-time.After(15 * time.Second):
-		return int(frames.Load()), fmt.Errorf("%d frames in 15 s, want %d (ICE %s)", frames.Load(), want, pc.ICEConnectionState())
+		return int(frames.Load()), fmt.Errorf("%d frames in 15 s, want %d (ICE %s)", frames.Load(), want, s.ICEState())
 	}
 }
 
