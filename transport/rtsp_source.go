@@ -185,24 +185,11 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 		return requestError("DESCRIBE", err)
 	}
 
-	medias, tracks, err := usableMedias(desc, 255)
+	medias, tracks, err := beginTracks(desc, 255, in)
 	if err != nil {
 		return err
 	}
-	if err := in.Begin(tracks); err != nil {
-		return err
-	}
 	for i, m := range medias {
-		switch f := m.Formats[0].(type) {
-		case *format.H264:
-			if len(f.SPS) > 0 {
-				in.NoteSPS(i, f.SPS)
-			}
-		case *format.H265:
-			if len(f.SPS) > 0 {
-				in.NoteSPS(i, f.SPS)
-			}
-		}
 		if _, err := c.Setup(desc.BaseURL, m, 0, 0); err != nil {
 			return requestError("SETUP", err)
 		}
@@ -225,9 +212,10 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 	return sessionError(err)
 }
 
-// usableMedias are the camera's medias camrelay plays (not back channels,
-// at most limit of them) and their tracks, each with its first format.
-func usableMedias(desc *description.Session, limit int) ([]*description.Media, []codec.Track, error) {
+// beginTracks picks the camera's medias camrelay plays (not back channels, at
+// most limit of them), begins the sink's session with their tracks (each
+// with its first format) and hands it the parameter sets the SDP carries.
+func beginTracks(desc *description.Session, limit int, in RTPSink) ([]*description.Media, []codec.Track, error) {
 	var medias []*description.Media
 	var tracks []codec.Track
 	for _, m := range desc.Medias {
@@ -239,6 +227,21 @@ func usableMedias(desc *description.Session, limit int) ([]*description.Media, [
 	}
 	if len(medias) == 0 {
 		return nil, nil, errors.New("describe: the camera offers no usable media")
+	}
+	if err := in.Begin(tracks); err != nil {
+		return nil, nil, err
+	}
+	for i, m := range medias {
+		switch f := m.Formats[0].(type) {
+		case *format.H264:
+			if len(f.SPS) > 0 {
+				in.NoteSPS(i, f.SPS)
+			}
+		case *format.H265:
+			if len(f.SPS) > 0 {
+				in.NoteSPS(i, f.SPS)
+			}
+		}
 	}
 	return medias, tracks, nil
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
-	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/headers"
 	"github.com/bluenviron/gortsplib/v4/pkg/sdp"
 	"github.com/pion/rtp"
@@ -148,24 +147,11 @@ func (c *tcpClient) handshake(in RTPSink) ([]codec.Track, error) {
 		return nil, fmt.Errorf("describe: %w", err)
 	}
 	// Two interleaved channels per media (RTP, RTCP) out of 256.
-	medias, tracks, err := usableMedias(&desc, 128)
+	medias, tracks, err := beginTracks(&desc, 128, in)
 	if err != nil {
 		return nil, err
 	}
-	if err := in.Begin(tracks); err != nil {
-		return nil, err
-	}
 	for i, m := range medias {
-		switch f := m.Formats[0].(type) {
-		case *format.H264:
-			if len(f.SPS) > 0 {
-				in.NoteSPS(i, f.SPS)
-			}
-		case *format.H265:
-			if len(f.SPS) > 0 {
-				in.NoteSPS(i, f.SPS)
-			}
-		}
 		mu, err := m.URL(baseURL)
 		if err != nil {
 			return nil, fmt.Errorf("setup: %w", err)

@@ -138,14 +138,7 @@ type harness struct {
 func (h *harness) mtxConfig() mtxtest.Config {
 	c := mtxtest.Config{API: true, LogLevel: "warn"}
 	if h.o.WHEP {
-		c.Extra = fmt.Sprintf(`webrtc: yes
-webrtcAddress: 127.0.0.1:%d
-webrtcLocalUDPAddress: 127.0.0.1:%d
-webrtcLocalTCPAddress: ""
-webrtcIPsFromInterfaces: no
-webrtcAdditionalHosts: [127.0.0.1]
-webrtcICEServers2: []
-`, h.whepPort, h.whepUDP)
+		c.Extra = mtxtest.WebRTCLoopback(h.whepPort, h.whepUDP)
 	}
 	return c
 }

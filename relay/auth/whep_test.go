@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
 	"github.com/camrelay/camrelay/transport/whep"
 )
 
@@ -77,15 +78,7 @@ func TestWHEPBearer(t *testing.T) {
 		return
 	}
 	httpPort, udpPort := freeTCPPort(t), freeUDPPort(t)
-	extra := fmt.Sprintf(`webrtc: yes
-webrtcAddress: 127.0.0.1:%d
-webrtcLocalUDPAddress: 127.0.0.1:%d
-webrtcLocalTCPAddress: ""
-webrtcIPsFromInterfaces: no
-webrtcAdditionalHosts: [127.0.0.1]
-webrtcICEServers2: []
-`, httpPort, udpPort)
-	e := newMTXEnv(t, envConfig{mode: "jwt", extra: extra})
+	e := newMTXEnv(t, envConfig{mode: "jwt", extra: mtxtest.WebRTCLoopback(httpPort, udpPort)})
 	whep := func(path string) string { return fmt.Sprintf("http://127.0.0.1:%d/%s/whep", httpPort, path) }
 	alice := e.tokenFromEndpoint(`{"username":"alice","password":"alicepw","permissions":[{"action":"read","path":"camera_one"}]}`)
 

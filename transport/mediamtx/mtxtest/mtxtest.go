@@ -162,6 +162,22 @@ type Config struct {
 	Output io.Writer
 }
 
+// WebRTCLoopback is Config.Extra for MediaMTX's WebRTC server (WHEP) on
+// loopback only: HTTP on httpPort, ICE over UDP on udpPort, 127.0.0.1 as the
+// only host candidate, no STUN servers. Its mDNS cannot be switched off:
+// callers run it in a loopback-only network namespace (DESIGN.md, "Network
+// hygiene").
+func WebRTCLoopback(httpPort, udpPort int) string {
+	return fmt.Sprintf(`webrtc: yes
+webrtcAddress: 127.0.0.1:%d
+webrtcLocalUDPAddress: 127.0.0.1:%d
+webrtcLocalTCPAddress: ""
+webrtcIPsFromInterfaces: no
+webrtcAdditionalHosts: [127.0.0.1]
+webrtcICEServers2: []
+`, httpPort, udpPort)
+}
+
 // ownedKeys are the generated keys that Extra cannot replace: the Server's
 // addresses and its view of the log depend on them.
 var ownedKeys = map[string]bool{
