@@ -81,7 +81,7 @@ func (a *App) Load() error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Parse(b, a.env())
+	cfg, err := config.Parse(b, a.env(), Caps())
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.ConfigPath, err)
 	}
@@ -254,7 +254,7 @@ func (a *App) reload(why string) {
 	b, err := os.ReadFile(a.ConfigPath)
 	if err == nil {
 		var cfg *config.Config
-		if cfg, err = config.Parse(b, a.env()); err == nil {
+		if cfg, err = config.Parse(b, a.env(), Caps()); err == nil {
 			if cfg.Defaults != a.Config().Defaults || cfg.API.Listen != a.Config().API.Listen || cfg.MediaMTX != a.Config().MediaMTX || cfg.Serve != a.Config().Serve {
 				a.Log.Warn("reload: changes under defaults, api.listen, mediamtx or serve take effect at the next restart")
 			}
@@ -324,7 +324,7 @@ func (a *App) ensureRTSPServer(s config.Serve) error {
 func (a *App) edited(ctx context.Context, f func(e *config.CameraEditor) error) error {
 	a.edit.Lock()
 	before := time.Now()
-	cfg, err := config.EditCameras(a.ConfigPath, a.env(), f)
+	cfg, err := config.EditCameras(a.ConfigPath, a.env(), Caps(), f)
 	if err == nil {
 		err = a.apply(cfg)
 	}
@@ -487,11 +487,7 @@ func (a *App) Ready(ctx context.Context) []string {
 				continue
 			}
 			if u, err := url.Parse(r.Output); err == nil {
-				h := u.Host
-				if u.Port() == "" {
-					h = net.JoinHostPort(u.Hostname(), "554")
-				}
-				hosts[h] = true
+				hosts[transport.HostPort(u)] = true
 			}
 		}
 		for h := range hosts {

@@ -111,7 +111,7 @@ func wantedPaths(cams []config.Camera, serve config.Serve) map[string]mediamtx.P
 		case c.Mode == config.ModeDirect:
 			on := c.OnDemand
 			pc := mediamtx.PathConf{Source: c.Source, SourceOnDemand: &on}
-			if s := schemeOf(c.Source); s == "rtsp" || s == "rtsps" {
+			if k, ok := transport.Sources.Lookup(c.Source); ok && k.Transports {
 				pc.RTSPTransport = map[string]string{"tcp": "tcp", "udp": "udp", "auto": "automatic", "": "automatic"}[c.Transport]
 			}
 			out[c.Path] = pc
@@ -159,13 +159,6 @@ func escapeUserinfo(s string) string {
 		out = append(out, fmt.Sprintf("%%%02X", c)...)
 	}
 	return string(out)
-}
-
-func schemeOf(u string) string {
-	if i := indexScheme(u); i > 3 {
-		return u[:i-3]
-	}
-	return ""
 }
 
 // differs reports whether a configured path no longer matches what

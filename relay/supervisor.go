@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -29,8 +28,7 @@ type Supervisor struct {
 	// Nil means slog.Default().
 	Log *slog.Logger
 	// NewSource and NewSink build a camera's source and sink. Nil means
-	// by URL scheme: rtsp and rtsps give transport.RTSPSource and
-	// transport.RTSPPublisher.
+	// the kind transport's registry gives for the URL's scheme.
 	NewSource func(cam config.Camera, stats *transport.SourceStats, log *slog.Logger) (Source, error)
 	NewSink   func(cam config.Camera, stats *transport.SinkStats, log *slog.Logger) (Sink, error)
 	// BackoffMin and BackoffMax bound retry delays. Zero means the
@@ -272,15 +270,9 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 		p.releaseAfter = 2 * time.Second
 	}
 	newSource, newSink := s.NewSource, s.NewSink
-	if newSource == nil {
-		newSource = DefaultSource
-	}
-	if newSink == nil {
-		newSink = DefaultSink
-	}
 	var err error
-	if cam.Mode == config.ModeTranscode && s.NewSource == nil {
-		p.transcoder, p.source, err = newTranscoding(cam, p.ring, &p.srcStats, p.log)
+	if s.NewSource == nil {
+		p.transcoder, p.source, err = openSource(cam, p.ring, &p.srcStats, p.log)
 	} else {
 		p.source, err = newSource(cam, &p.srcStats, p.log)
 	}
@@ -290,10 +282,10 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 	if cam.OnDemand {
 		return p, nil // served by the RTSP server when demanded: no sink of its own
 	}
-	if p.sink, err = newSink(cam, &p.sinkStats, p.log); err == nil && s.PublishURL != nil {
-		if pub, ok := p.sink.(*transport.RTSPPublisher); ok {
-			pub.URLFunc = func() (string, error) { return s.PublishURL(cam) }
-		}
+	if s.NewSink == nil {
+		p.sink, err = openSink(cam, &p.sinkStats, p.log, s.PublishURL)
+	} else {
+		p.sink, err = newSink(cam, &p.sinkStats, p.log)
 	}
 	if err != nil {
 		if p.transcoder != nil {
@@ -347,44 +339,6 @@ func (s *Supervisor) Demand(ctx context.Context, path string) (transport.PacketR
 	}, nil
 }
 
-// DefaultSource picks a source by the camera URL's scheme.
-func DefaultSource(cam config.Camera, stats *transport.SourceStats, log *slog.Logger) (Source, error) {
-	switch scheme(cam.Source) {
-	case "rtsp", "rtsps":
-		return &transport.RTSPSource{
-			URL:          cam.Source,
-			Transport:    cam.Transport,
-			ReadTimeout:  time.Duration(cam.ReadTimeout),
-			StallTimeout: time.Duration(cam.StallTimeout),
-			Stats:        stats,
-			Log:          log,
-		}, nil
-	}
-	return nil, fmt.Errorf("unsupported source %s", transport.RedactURL(cam.Source))
-}
-
-// DefaultSink picks a sink by the output URL's scheme.
-func DefaultSink(cam config.Camera, stats *transport.SinkStats, log *slog.Logger) (Sink, error) {
-	switch scheme(cam.Output) {
-	case "rtsp", "rtsps":
-		return &transport.RTSPPublisher{
-			URL:            cam.Output,
-			ReadTimeout:    time.Duration(cam.ReadTimeout),
-			PublishTimeout: time.Duration(cam.PublishTimeout),
-			Stats:          stats,
-			Log:            log,
-		}, nil
-	}
-	return nil, fmt.Errorf("unsupported output %s", transport.RedactURL(cam.Output))
-}
-
-func scheme(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return ""
-	}
-	return p.Scheme
-}
 
 // Snapshot is a JPEG of a camera's latest decoded picture.
 func (s *Supervisor) Snapshot(name string) ([]byte, error) {

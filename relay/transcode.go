@@ -12,34 +12,41 @@ import (
 	"github.com/camrelay/camrelay/transport"
 )
 
-func init() {
-	// A binary built without libav refuses transcoding cameras at check,
-	// at start-up and in the API, saying how to build one that can.
+// Caps is what this binary can do, for config validation: every source
+// kind transport knows, and transcoding when built with libav. A binary
+// built without libav refuses transcoding cameras at check, at start-up and
+// in the API, saying how to build one that can.
+func Caps() config.Caps {
+	c := config.Caps{Sources: transport.Sources}
 	if !libav.Available {
-		config.TranscodeUnavailable = libav.ErrNotBuilt.Error()
+		c.Transcode = libav.ErrNotBuilt
 	}
+	return c
 }
 
-// transcodingSource feeds a camera's frames into its transcoder, which
-// writes the ring; the pipeline keeps the transcoder across reconnects so
-// that the output timeline never goes back.
-type transcodingSource struct {
-	rtsp  *transport.RTSPSource
-	mjpeg *transport.MJPEGSource
-	tc    codec.Transcoder
-	stats *transport.SourceStats
-}
-
-func (t *transcodingSource) Run(ctx context.Context, _ transport.PacketWriter) error {
-	if t.rtsp != nil {
-		return t.rtsp.RunRTP(ctx, transport.NewDepacketizer(t.tc, t.stats))
+// openSource opens a camera's source through transport's registry: in
+// copy mode its packets go into the ring (out) as they are; in transcode
+// mode its frames go through a transcoder that writes the ring. The
+// pipeline keeps the transcoder across reconnects so that the output
+// timeline never goes back, and closes it.
+func openSource(cam config.Camera, out codec.PacketWriter, stats *transport.SourceStats, log *slog.Logger) (codec.Transcoder, Source, error) {
+	kind, ok := transport.Sources.Lookup(cam.Source)
+	if !ok || kind.Open == nil {
+		return nil, nil, fmt.Errorf("unsupported source %s", transport.RedactURL(cam.Source))
 	}
-	return t.mjpeg.Run(ctx, t.tc)
-}
-
-// newTranscoding builds a transcoding camera's transcoder (writing out)
-// and its source.
-func newTranscoding(cam config.Camera, out codec.PacketWriter, stats *transport.SourceStats, log *slog.Logger) (codec.Transcoder, Source, error) {
+	src := kind.Open(transport.SourceOptions{URL: cam.Source, Transport: cam.Transport, ReadTimeout: time.Duration(cam.ReadTimeout),
+		StallTimeout: time.Duration(cam.StallTimeout), Stats: stats, Log: log})
+	if cam.Mode != config.ModeTranscode {
+		ps, ok := src.(transport.PacketSource)
+		if !ok {
+			return nil, nil, fmt.Errorf("a %s source must be transcoded (mode: transcode)", kind.Name)
+		}
+		return nil, ps, nil
+	}
+	fs, ok := src.(transport.FrameSource)
+	if !ok {
+		return nil, nil, fmt.Errorf("a %s source cannot be transcoded", kind.Name)
+	}
 	v := cam.Video
 	tc, err := libav.New(codec.TranscodeConfig{
 		Video: codec.VideoConfig{Width: v.Width, Height: v.Height, FPS: v.FPS, Bitrate: int(v.Bitrate), Preset: v.Preset,
@@ -49,19 +56,34 @@ func newTranscoding(cam config.Camera, out codec.PacketWriter, stats *transport.
 	if err != nil {
 		return nil, nil, err
 	}
-	src := &transcodingSource{tc: tc, stats: stats}
-	switch scheme(cam.Source) {
-	case "rtsp", "rtsps":
-		src.rtsp = &transport.RTSPSource{URL: cam.Source, Transport: cam.Transport, ReadTimeout: time.Duration(cam.ReadTimeout),
-			StallTimeout: time.Duration(cam.StallTimeout), Stats: stats, Log: log}
-	case "http", "https":
-		src.mjpeg = &transport.MJPEGSource{URL: cam.Source, ReadTimeout: time.Duration(cam.ReadTimeout),
-			StallTimeout: time.Duration(cam.StallTimeout), Stats: stats, Log: log}
-	default:
-		tc.Close()
-		return nil, nil, fmt.Errorf("unsupported source %s", transport.RedactURL(cam.Source))
+	return tc, transcodingSource{fs, tc}, nil
+}
+
+// transcodingSource feeds a camera's frames into its transcoder, which
+// writes the ring.
+type transcodingSource struct {
+	src transport.FrameSource
+	tc  codec.Transcoder
+}
+
+func (t transcodingSource) Run(ctx context.Context, _ transport.PacketWriter) error {
+	return t.src.RunFrames(ctx, t.tc)
+}
+
+// openSink opens a camera's output through transport's registry.
+// publishURL, when set, gives each publish session its URL (with a token
+// camrelay minted for the camera's path) instead of the configured one.
+func openSink(cam config.Camera, stats *transport.SinkStats, log *slog.Logger, publishURL func(config.Camera) (string, error)) (Sink, error) {
+	kind, ok := transport.LookupSink(cam.Output)
+	if !ok {
+		return nil, fmt.Errorf("unsupported output %s", transport.RedactURL(cam.Output))
 	}
-	return tc, src, nil
+	o := transport.SinkOptions{URL: cam.Output, ReadTimeout: time.Duration(cam.ReadTimeout),
+		PublishTimeout: time.Duration(cam.PublishTimeout), Stats: stats, Log: log}
+	if publishURL != nil {
+		o.URLFunc = func() (string, error) { return publishURL(cam) }
+	}
+	return kind.Open(o), nil
 }
 
 // TranscodeStatus is the transcoder side of a camera's status.

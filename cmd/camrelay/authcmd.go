@@ -31,7 +31,7 @@ func (l *listFlag) Set(v string) error {
 }
 
 func loadAuthConfig(path string, stderr io.Writer, cmd string) (*config.Config, bool) {
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, relay.Caps())
 	if err != nil {
 		fmt.Fprintf(stderr, "camrelay %s: %v\n", cmd, err)
 		return nil, false

@@ -21,25 +21,18 @@ func cmdProbe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dur := fs.Duration("t", 3*time.Second, "how long to watch the camera")
-	tr := fs.String("transport", "tcp", "tcp, udp or auto")
+	tr := fs.String("transport", "tcp", "tcp, udp or auto (RTSP)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: camrelay probe [-t 3s] [-transport tcp] URL")
+		fmt.Fprintf(stderr, "usage: camrelay probe [-t 3s] [-transport tcp] URL (%s)\n", transport.Sources.SchemeList())
 		return 2
 	}
 	raw := fs.Arg(0)
 	ctx, cancel := context.WithTimeout(context.Background(), *dur+15*time.Second)
 	defer cancel()
-	var res *transport.ProbeResult
-	var err error
-	switch {
-	case strings.HasPrefix(raw, "rtsp://"), strings.HasPrefix(raw, "rtsps://"):
-		res, err = transport.ProbeRTSP(ctx, raw, *tr, *dur)
-	default:
-		err = fmt.Errorf("unsupported URL scheme (want rtsp:// or rtsps://)")
-	}
+	res, err := transport.Sources.Probe(ctx, transport.SourceOptions{URL: raw, Transport: *tr}, *dur)
 	if err != nil {
 		fmt.Fprintf(stderr, "camrelay probe %s: %v\n", transport.RedactURL(raw), transport.Scrub(err, raw))
 		return 1
@@ -92,7 +85,7 @@ func cmdMediaMTXConfig(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := config.Load(*path, relay.Caps())
 	if err != nil {
 		fmt.Fprintf(stderr, "camrelay mediamtx-config: %v\n", err)
 		return 1

@@ -114,7 +114,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, relay.Caps())
 	if err != nil {
 		fmt.Fprintf(stderr, "camrelay check: %v\n", err)
 		return 1

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/camrelay/camrelay/relay/auth"
+	"github.com/camrelay/camrelay/transport"
 )
 
 // Config is the whole file.
@@ -41,6 +42,26 @@ type Config struct {
 	// keys is set.
 	Auth    Auth     `yaml:"auth"`
 	Cameras []Camera `yaml:"cameras"`
+
+	caps Caps // what the binary that validates this configuration can do
+}
+
+// Caps is what a binary can do, as validation needs to know it: the kinds
+// of camera source it reads (by URL scheme) and whether it can transcode.
+// The relay package gives its own (relay.Caps).
+type Caps struct {
+	// Sources are the source kinds. Nil means transport.Sources.
+	Sources transport.Registry
+	// Transcode, when set, says why this binary cannot transcode (it was
+	// built without libav); transcoding cameras are then refused.
+	Transcode error
+}
+
+func (c Caps) sources() transport.Registry {
+	if c.Sources == nil {
+		return transport.Sources
+	}
+	return c.Sources
 }
 
 // Auth configures the JWT issuer MediaMTX trusts, its users, and
@@ -317,21 +338,22 @@ const (
 
 // Load reads and validates a configuration file, expanding ${VAR} from the
 // process environment.
-func Load(path string) (*Config, error) {
+func Load(path string, caps Caps) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	c, err := Parse(b, os.LookupEnv)
+	c, err := Parse(b, os.LookupEnv, caps)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }
 
-// Parse decodes and validates a configuration. lookup resolves ${VAR}.
-func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
-	var c Config
+// Parse decodes and validates a configuration. lookup resolves ${VAR}; caps
+// says what the binary can do.
+func Parse(b []byte, lookup func(string) (string, bool), caps Caps) (*Config, error) {
+	c := Config{caps: caps}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	// An empty document decodes as io.EOF: a valid file with no cameras.
@@ -441,10 +463,7 @@ func (c *Config) Resolved(cam Camera) Camera {
 		cam.PublishTimeout = c.Defaults.PublishTimeout
 	}
 	if cam.Mode == "" {
-		cam.Mode = ModeCopy
-		if s := schemeOf(cam.Source); s == "http" || s == "https" {
-			cam.Mode = ModeTranscode
-		}
+		cam.Mode = c.impliedMode(cam.Source)
 	}
 	if cam.Mode == ModeDirect {
 		cam.Output = "" // MediaMTX pulls the camera; camrelay publishes nothing
@@ -476,11 +495,13 @@ func (c *Config) Resolved(cam Camera) Camera {
 	return cam
 }
 
-func schemeOf(u string) string {
-	if i := strings.Index(u, "://"); i > 0 {
-		return strings.ToLower(u[:i])
+// impliedMode is the mode of a camera that sets none: copy, or transcode
+// for kinds whose packets cannot be relayed as they are (MJPEG over HTTP).
+func (c *Config) impliedMode(source string) string {
+	if k, ok := c.caps.sources().Lookup(source); ok && !k.Packets && k.Frames {
+		return ModeTranscode
 	}
-	return ""
+	return ModeCopy
 }
 
 // Camera finds a camera by name.
@@ -584,17 +605,31 @@ func (c *Config) CheckCamera(cam Camera) []error {
 		}
 	}
 	mode := cam.Mode
-	scheme := schemeOf(cam.Source)
 	switch mode {
 	case "", ModeCopy, ModeTranscode, ModeDirect:
 	default:
 		add("mode: must be copy, transcode or direct, not %q", mode)
 	}
-	if err := checkSource(cam.Source, mode); err != nil {
+	kind, err := c.checkSource(cam.Source)
+	if err != nil {
 		add("source: %v", err)
 	}
-	if (scheme == "http" || scheme == "https") && mode == ModeCopy {
-		add("mode: an http(s) source is MJPEG over HTTP and must be transcoded (mode: transcode)")
+	if mode == "" && kind != nil {
+		mode = c.impliedMode(cam.Source)
+	}
+	if kind != nil {
+		switch {
+		case mode == ModeCopy && (!kind.Packets || kind.Open == nil):
+			if kind.Frames {
+				add("mode: a %s source must be transcoded (mode: transcode)", kind.Name)
+			} else {
+				add("mode: a %s source is only supported for mode: direct (MediaMTX pulls it)", kind.Name)
+			}
+		case mode == ModeTranscode && (!kind.Frames || kind.Open == nil):
+			add("mode: a %s source cannot be transcoded by camrelay; use mode: direct", kind.Name)
+		case mode == ModeDirect && !kind.Direct:
+			add("mode: MediaMTX cannot pull a %s source itself (mode: direct); use copy or transcode", kind.Name)
+		}
 	}
 	if cam.Transport != "" {
 		if err := checkTransport(cam.Transport); err != nil {
@@ -621,12 +656,12 @@ func (c *Config) CheckCamera(cam Camera) []error {
 	case c.Output == "":
 		add("output: not set, and there is no top-level output template")
 	}
-	transcoding := mode == ModeTranscode || (mode == "" && (scheme == "http" || scheme == "https"))
+	transcoding := mode == ModeTranscode
 	if !transcoding && (cam.Video != (Video{}) || cam.Audio != "") {
 		add("video/audio: only a camera with mode: transcode takes video and audio settings")
 	}
-	if transcoding && TranscodeUnavailable != "" {
-		add("mode: %s", TranscodeUnavailable)
+	if transcoding && c.caps.Transcode != nil {
+		add("mode: %v", c.caps.Transcode)
 	}
 	if transcoding {
 		errs = append(errs, checkVideo(cam.Video)...)
@@ -646,10 +681,6 @@ func (c *Config) CheckCamera(cam Camera) []error {
 	}
 	return errs
 }
-
-// TranscodeUnavailable, when set, says why this binary cannot transcode
-// (it was built without libav); transcoding cameras are then refused.
-var TranscodeUnavailable string
 
 var x264Presets = map[string]bool{"ultrafast": true, "superfast": true, "veryfast": true, "faster": true, "fast": true,
 	"medium": true, "slow": true, "slower": true, "veryslow": true, "placebo": true}
@@ -698,34 +729,32 @@ func checkTransport(t string) error {
 	return fmt.Errorf("must be tcp, udp or auto, not %q", t)
 }
 
-func checkSource(s, mode string) error {
+// checkSource checks a camera URL and finds its kind in the registry.
+func (c *Config) checkSource(s string) (*transport.SourceKind, error) {
 	if s == "" {
-		return errors.New("is required")
+		return nil, errors.New("is required")
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("not a valid URL: %v", redactedParseError(err, s))
+		return nil, fmt.Errorf("not a valid URL: %v", redactedParseError(err, s))
 	}
-	switch u.Scheme {
-	case "rtsp", "rtsps", "http", "https":
-	case "rtmp", "rtmps", "srt", "udp", "whep", "wheps":
-		if mode != ModeDirect {
-			return fmt.Errorf("scheme %q is only supported for mode: direct (MediaMTX pulls it)", u.Scheme)
-		}
-	case "":
-		return errors.New("must be a URL such as rtsp://user:pass@host:554/stream")
-	default:
-		return fmt.Errorf("unsupported scheme %q (want rtsp, rtsps, or http(s) for MJPEG)", u.Scheme)
+	if u.Scheme == "" {
+		return nil, errors.New("must be a URL such as rtsp://user:pass@host:554/stream")
+	}
+	reg := c.caps.sources()
+	kind, ok := reg.Lookup(s)
+	if !ok {
+		return nil, fmt.Errorf("unsupported scheme %q (want one of %s)", u.Scheme, reg.SchemeList())
 	}
 	if u.Hostname() == "" {
-		return errors.New("has no host")
+		return kind, errors.New("has no host")
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("port %q is not valid", p)
+			return kind, fmt.Errorf("port %q is not valid", p)
 		}
 	}
-	return nil
+	return kind, nil
 }
 
 func checkOutput(s string, template bool) error {
@@ -737,8 +766,8 @@ func checkOutput(s string, template bool) error {
 	if err != nil {
 		return fmt.Errorf("not a valid URL: %v", redactedParseError(err, probe))
 	}
-	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
-		return fmt.Errorf("must be an rtsp:// or rtsps:// URL, not %q", u.Scheme)
+	if _, ok := transport.LookupSink(probe); !ok {
+		return fmt.Errorf("unsupported scheme %q (want one of %s)", u.Scheme, transport.SinkSchemeList())
 	}
 	if u.Hostname() == "" {
 		return errors.New("has no host")

@@ -25,7 +25,7 @@ cameras:
 `
 
 func TestParseExpandsAndResolves(t *testing.T) {
-	c, err := Parse([]byte(good), env(map[string]string{"RELAY_PASS": "r3lay", "LOBBY_PASS": "p@ss:w/rd"}))
+	c, err := Parse([]byte(good), env(map[string]string{"RELAY_PASS": "r3lay", "LOBBY_PASS": "p@ss:w/rd"}), Caps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestParseExpandsAndResolves(t *testing.T) {
 }
 
 func TestEmptyFileIsValid(t *testing.T) {
-	c, err := Parse(nil, env(nil))
+	c, err := Parse(nil, env(nil), Caps{})
 	if err != nil || len(c.Cameras) != 0 {
 		t.Fatalf("%v %v", c, err)
 	}
@@ -84,7 +84,7 @@ func TestErrorsNameCameraAndField(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), env(map[string]string{"RELAY_PASS": "x"}))
+			_, err := Parse([]byte(tc.yaml), env(map[string]string{"RELAY_PASS": "x"}), Caps{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
@@ -93,14 +93,14 @@ func TestErrorsNameCameraAndField(t *testing.T) {
 }
 
 func TestAllProblemsReportedAtOnce(t *testing.T) {
-	_, err := Parse([]byte("output: rtsp://h/{path}\ncameras:\n  - {name: a, source: ''}\n  - {name: b, source: rtsp://h/y, transport: x}\n"), env(nil))
+	_, err := Parse([]byte("output: rtsp://h/{path}\ncameras:\n  - {name: a, source: ''}\n  - {name: b, source: rtsp://h/y, transport: x}\n"), env(nil), Caps{})
 	if err == nil || !strings.Contains(err.Error(), `camera "a": source`) || !strings.Contains(err.Error(), `camera "b": transport`) {
 		t.Fatalf("want both problems, got %v", err)
 	}
 }
 
 func TestErrorsNeverEchoPasswords(t *testing.T) {
-	_, err := Parse([]byte("output: rtsp://h/{path}\ncameras:\n  - {name: a, source: 'rtsp://u:s3cret@h:99999/x'}\n  - {name: b, source: 'rtsp://u:s3cret@h%zz/x'}\n"), env(nil))
+	_, err := Parse([]byte("output: rtsp://h/{path}\ncameras:\n  - {name: a, source: 'rtsp://u:s3cret@h:99999/x'}\n  - {name: b, source: 'rtsp://u:s3cret@h%zz/x'}\n"), env(nil), Caps{})
 	if err == nil {
 		t.Fatal("want an error")
 	}

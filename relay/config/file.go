@@ -21,9 +21,9 @@ var (
 // writes it back atomically (temporary file, fsync, rename). The edit works
 // on the YAML tree, so the comments, layout and ${VAR} placeholders of every
 // other entry stay as the operator wrote them. The result must load and
-// validate (with lookup for ${VAR}) before anything is written; the loaded
+// validate (with lookup for ${VAR}, against caps) before anything is written; the loaded
 // result is returned.
-func EditCameras(path string, lookup func(string) (string, bool), edit func(e *CameraEditor) error) (*Config, error) {
+func EditCameras(path string, lookup func(string) (string, bool), caps Caps, edit func(e *CameraEditor) error) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -50,7 +50,7 @@ func EditCameras(path string, lookup func(string) (string, bool), edit func(e *C
 		return nil, err
 	}
 	enc.Close()
-	cfg, err := Parse(buf.Bytes(), lookup)
+	cfg, err := Parse(buf.Bytes(), lookup, caps)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func TestEditCamerasKeepsCommentsAndPlaceholders(t *testing.T) {
 	os.WriteFile(path, []byte(commented), 0o640)
 	lookup := env(map[string]string{"RELAY_PASS": "r", "LOBBY_PASS": "l"})
 
-	cfg, err := EditCameras(path, lookup, func(e *CameraEditor) error {
+	cfg, err := EditCameras(path, lookup, Caps{}, func(e *CameraEditor) error {
 		return e.Add(Camera{Name: "yard", Source: "rtsp://10.1.2.9/s", Transport: "udp"})
 	})
 	if err != nil {
@@ -47,7 +47,7 @@ func TestEditCamerasKeepsCommentsAndPlaceholders(t *testing.T) {
 		t.Errorf("file mode changed to %v", st.Mode().Perm())
 	}
 
-	_, err = EditCameras(path, lookup, func(e *CameraEditor) error {
+	_, err = EditCameras(path, lookup, Caps{}, func(e *CameraEditor) error {
 		if err := e.Replace("lobby", Camera{Name: "lobby", Source: "rtsp://admin:${LOBBY_PASS}@10.1.2.3/stream2"}); err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func TestEditCamerasRefusesInvalidResult(t *testing.T) {
 	os.WriteFile(path, []byte(commented), 0o600)
 	lookup := env(map[string]string{"RELAY_PASS": "r", "LOBBY_PASS": "l"})
 	before, _ := os.ReadFile(path)
-	_, err := EditCameras(path, lookup, func(e *CameraEditor) error {
+	_, err := EditCameras(path, lookup, Caps{}, func(e *CameraEditor) error {
 		return e.Add(Camera{Name: "bad", Source: "ftp://x"})
 	})
 	if err == nil || !strings.Contains(err.Error(), `camera "bad": source`) {
@@ -80,10 +80,10 @@ func TestEditCamerasRefusesInvalidResult(t *testing.T) {
 	if after, _ := os.ReadFile(path); string(after) != string(before) {
 		t.Error("the file changed although the edit was refused")
 	}
-	if _, err := EditCameras(path, lookup, func(e *CameraEditor) error { return e.Add(Camera{Name: "lobby"}) }); !errors.Is(err, ErrDuplicate) {
+	if _, err := EditCameras(path, lookup, Caps{}, func(e *CameraEditor) error { return e.Add(Camera{Name: "lobby"}) }); !errors.Is(err, ErrDuplicate) {
 		t.Errorf("duplicate: %v", err)
 	}
-	if _, err := EditCameras(path, lookup, func(e *CameraEditor) error { return e.Remove("nope") }); !errors.Is(err, ErrNoCamera) {
+	if _, err := EditCameras(path, lookup, Caps{}, func(e *CameraEditor) error { return e.Remove("nope") }); !errors.Is(err, ErrNoCamera) {
 		t.Errorf("unknown: %v", err)
 	}
 }
@@ -91,7 +91,7 @@ func TestEditCamerasRefusesInvalidResult(t *testing.T) {
 func TestEditCamerasOnEmptyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "camrelay.yml")
 	os.WriteFile(path, []byte("output: rtsp://h/{path}\n"), 0o600)
-	cfg, err := EditCameras(path, env(nil), func(e *CameraEditor) error { return e.Add(Camera{Name: "a", Source: "rtsp://h/a"}) })
+	cfg, err := EditCameras(path, env(nil), Caps{}, func(e *CameraEditor) error { return e.Add(Camera{Name: "a", Source: "rtsp://h/a"}) })
 	if err != nil || len(cfg.Cameras) != 1 {
 		t.Fatalf("%v %v", cfg, err)
 	}
