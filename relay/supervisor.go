@@ -339,7 +339,6 @@ func (s *Supervisor) Demand(ctx context.Context, path string) (transport.PacketR
 	}, nil
 }
 
-
 // Snapshot is a JPEG of a camera's latest decoded picture.
 func (s *Supervisor) Snapshot(name string) ([]byte, error) {
 	s.mu.Lock()
