@@ -105,19 +105,18 @@ func (s *RTMPSource) run(ctx context.Context, in RTPSink) error {
 		return fmt.Errorf("read tracks: %w", err)
 	}
 	var tracks []codec.Track
+	var spss [][]byte // per track
 	var hooks []func(i int)
 	for _, f := range r.Tracks() {
 		switch f := f.(type) {
 		case *rformat.H264:
-			t := h264Track(f.SPS, f.PPS)
-			tracks = append(tracks, t)
+			tracks, spss = append(tracks, h264Track(f.SPS, f.PPS)), append(spss, f.SPS)
 			hooks = append(hooks, func(i int) {
 				p := &rtmpPacketizer{in: in, track: i, clock: 90000, ps: [][]byte{f.SPS, f.PPS}, h264: true}
 				r.OnDataH264(f, p.writeAU)
 			})
 		case *rformat.H265:
-			t := h265Track(f.VPS, f.SPS, f.PPS)
-			tracks = append(tracks, t)
+			tracks, spss = append(tracks, h265Track(f.VPS, f.SPS, f.PPS)), append(spss, f.SPS)
 			hooks = append(hooks, func(i int) {
 				p := &rtmpPacketizer{in: in, track: i, clock: 90000, ps: [][]byte{f.VPS, f.SPS, f.PPS}}
 				r.OnDataH265(f, p.writeAU)
@@ -128,7 +127,7 @@ func (s *RTMPSource) run(ctx context.Context, in RTPSink) error {
 			if err != nil {
 				continue
 			}
-			tracks = append(tracks, trackOf(&mediaAudio, af))
+			tracks, spss = append(tracks, trackOf(&mediaAudio, af)), append(spss, nil)
 			clock := af.ClockRate()
 			hooks = append(hooks, func(i int) {
 				r.OnDataMPEG4Audio(f, func(pts time.Duration, au []byte) {
@@ -158,6 +157,11 @@ func (s *RTMPSource) run(ctx context.Context, in RTPSink) error {
 	}
 	for i, h := range hooks {
 		h(i)
+	}
+	for i, sps := range spss {
+		if len(sps) > 0 {
+			in.NoteSPS(i, sps) // the picture size, before the first IDR
+		}
 	}
 	if s.Log != nil {
 		s.Log.Debug("source playing", "url", RedactURL(s.URL), "tracks", fmt.Sprint(tracks))
