@@ -6,10 +6,13 @@ import (
 	"strings"
 )
 
-// RedactURL returns u with its password and any credential-bearing query
-// values (jwt, token, password, pass, key) replaced by "***". The user name is
-// kept: operators need it to tell which account failed. A string that does
-// not parse as a URL is returned with anything between "://" and "@" hidden.
+// RedactURL returns u with its credentials replaced by "***": the password
+// (the user name is kept: operators need it to tell which account failed),
+// a user name that stands alone (rtsp://TOKEN@host: it is the credential),
+// and every query value except those of known-harmless keys (channel,
+// subtype...): cameras and services carry keys in apikey=, sig=, auth=...
+// under too many names to list. A string that does not parse as a URL is
+// returned with anything between "://" and "@" hidden.
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
@@ -24,8 +27,10 @@ func RedactURL(u string) string {
 	if p.User != nil {
 		if _, ok := p.User.Password(); ok {
 			p.User = url.UserPassword(p.User.Username(), "***")
-			changed = true
+		} else {
+			p.User = url.User("***")
 		}
+		changed = true
 	}
 	if p.RawQuery != "" {
 		q := p.Query()
@@ -47,13 +52,17 @@ func RedactURL(u string) string {
 	return strings.ReplaceAll(s, "%2A%2A%2A", "***")
 }
 
-func isSecretKey(k string) bool {
-	switch strings.ToLower(k) {
-	case "jwt", "token", "access_token", "password", "pass", "passwd", "pwd", "key", "secret", "auth":
-		return true
-	}
-	return false
+// harmlessQuery are the query keys whose values are stream settings, never
+// credentials; every other value is redacted.
+var harmlessQuery = map[string]bool{
+	"channel": true, "chn": true, "ch": true, "subtype": true, "stream": true, "streamtype": true,
+	"profile": true, "resolution": true, "res": true, "fps": true, "framerate": true, "codec": true,
+	"video": true, "audio": true, "transport": true, "rtsp_transport": true, "unicast": true, "proto": true,
+	"camera": true, "cam": true, "track": true, "quality": true, "mode": true, "format": true, "type": true,
+	"width": true, "height": true, "bitrate": true, "compression": true, "user": true, "username": true,
 }
+
+func isSecretKey(k string) bool { return !harmlessQuery[strings.ToLower(k)] }
 
 // Secrets lists the credential strings inside a URL (password, and secret
 // query values), raw and percent-encoded, so that error text quoting them can
@@ -72,6 +81,8 @@ func Secrets(u string) []string {
 	if p.User != nil {
 		if pw, ok := p.User.Password(); ok {
 			add(pw)
+		} else {
+			add(p.User.Username()) // a user name alone is a token
 		}
 	}
 	for k, vs := range p.Query() {
@@ -118,7 +129,7 @@ func Scrub(err error, urls ...string) error {
 	return &scrubbed{msg: msg, err: err}
 }
 
-// redactURLsIn hides the password of every scheme://user:pass@ in free text.
+// redactURLsIn redacts every URL in free text (RedactURL).
 func redactURLsIn(s string) string {
 	var b strings.Builder
 	for {
@@ -127,23 +138,20 @@ func redactURLsIn(s string) string {
 			b.WriteString(s)
 			return b.String()
 		}
-		b.WriteString(s[:i+3])
-		s = s[i+3:]
-		end := strings.IndexAny(s, "/ \t\n\"'?#")
-		if end < 0 {
-			end = len(s)
+		start := i
+		for start > 0 && isSchemeByte(s[start-1]) {
+			start--
 		}
-		auth := s[:end]
-		if at := strings.LastIndex(auth, "@"); at >= 0 {
-			if c := strings.Index(auth[:at], ":"); c >= 0 {
-				b.WriteString(auth[:c+1])
-				b.WriteString("***")
-				b.WriteString(auth[at:])
-				s = s[end:]
-				continue
-			}
+		end := i + 3
+		for end < len(s) && !strings.ContainsRune(" \t\n\r\"'<>`", rune(s[end])) {
+			end++
 		}
-		b.WriteString(auth)
+		b.WriteString(s[:start])
+		b.WriteString(RedactURL(s[start:end]))
 		s = s[end:]
 	}
+}
+
+func isSchemeByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'
 }

@@ -10,8 +10,11 @@ func TestRedactURL(t *testing.T) {
 	cases := map[string]string{
 		"rtsp://admin:hunter2@10.0.0.1:554/stream1":    "rtsp://admin:***@10.0.0.1:554/stream1",
 		"rtsp://10.0.0.1/stream":                       "rtsp://10.0.0.1/stream",
-		"rtsp://user@10.0.0.1/stream":                  "rtsp://user@10.0.0.1/stream",
-		"rtsp://127.0.0.1:8554/cam?jwt=eyJabc.def&x=1": "rtsp://127.0.0.1:8554/cam?jwt=***&x=1",
+		"rtsp://TOKEN123@10.0.0.1/stream":              "rtsp://***@10.0.0.1/stream",
+		"rtsp://127.0.0.1:8554/cam?jwt=eyJabc.def&x=1": "rtsp://127.0.0.1:8554/cam?jwt=***&x=***",
+		"rtsp://h/cam?channel=1&subtype=0":             "rtsp://h/cam?channel=1&subtype=0",
+		"http://h/snap.cgi?apikey=K1&sig=S2&channel=2": "http://h/snap.cgi?apikey=***&channel=2&sig=***",
+		"rtmp://h/bcs/ch0.bcs?user=admin&pass=P4":      "rtmp://h/bcs/ch0.bcs?pass=***&user=admin",
 		"http://a:p%40ss@h/mjpg":                       "http://a:***@h/mjpg",
 		"rtsp://a:b@h%zz/x":                            "rtsp://***@h%zz/x",
 		"not a url":                                    "not a url",
@@ -41,5 +44,20 @@ func TestScrubRemovesSecretsKeepsChain(t *testing.T) {
 	clean := errors.New("connection refused")
 	if Scrub(clean, "rtsp://a:b@h/") != clean {
 		t.Error("an error without secrets should come back unchanged")
+	}
+}
+
+func TestScrubFreeText(t *testing.T) {
+	msg := `dial rtsp://TOKEN123@cam/x failed; GET "http://h/a?apikey=K9x7&channel=3": 403, retry rtsp://u:pw55@h:554/y`
+	got := Scrub(errors.New(msg)).Error()
+	for _, secret := range []string{"TOKEN123", "K9x7", "pw55"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("scrubbed text still contains %q: %s", secret, got)
+		}
+	}
+	for _, keep := range []string{"channel=3", "rtsp://u:***@h:554/y", "403"} {
+		if !strings.Contains(got, keep) {
+			t.Errorf("scrubbed text lost %q: %s", keep, got)
+		}
 	}
 }
