@@ -199,11 +199,18 @@ func (p *pipeline) stop() {
 func (p *pipeline) protect(what string, f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			p.log.Error("panic recovered", "in", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			p.log.Error("panic recovered", "in", what, "panic", p.scrub(fmt.Errorf("%v", r)).Error(), "stack", string(debug.Stack()))
 			err = fmt.Errorf("%s panicked: %v", what, r)
 		}
 	}()
 	return f()
+}
+
+// scrub removes the camera's credentials (source and output) from err's
+// text. Errors come from libraries that quote URLs and passwords as they
+// were given; status and log show them only through here.
+func (p *pipeline) scrub(err error) error {
+	return transport.Scrub(err, p.cam.Source, p.cam.Output)
 }
 
 func (p *pipeline) setState(s State, err error) {
@@ -301,6 +308,7 @@ func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
 			if needsOperator(err) {
 				state = StateError
 			}
+			err = p.scrub(err)
 			p.setState(state, err)
 			p.log.Warn("source failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
 		})
@@ -334,6 +342,7 @@ func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
 			if needsOperator(err) {
 				state = SinkError
 			}
+			err = p.scrub(err)
 			p.setSinkState(state, err)
 			p.log.Warn("publish failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
 		})

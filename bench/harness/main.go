@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
 
 // netnsEnv marks the harness re-executed inside a loopback-only network

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
 
 // The relays compared.

@@ -17,7 +17,7 @@ import (
 	"github.com/camrelay/camrelay/bench"
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/codec"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
 
 const mtxVersion = mtxtest.Version

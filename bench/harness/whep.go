@@ -12,10 +12,10 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/camrelay/camrelay/transport/whep"
+	"github.com/camrelay/camrelay/internal/testenv/whep"
 )
 
-// whepReader reads one stream over WHEP (transport/whep, loopback only),
+// whepReader reads one stream over WHEP (internal/testenv/whep, loopback only),
 // the path a browser takes. MediaMTX's WebRTC server itself joins mDNS on
 // every interface, which is why the harness runs in a loopback-only network
 // namespace when --whep is on.

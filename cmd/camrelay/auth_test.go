@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/camrelay/camrelay/bench/camsim"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay/auth"
 	"github.com/camrelay/camrelay/transport"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
 )
 
 // authSetup is camrelay with its auth server, and a MediaMTX that trusts it

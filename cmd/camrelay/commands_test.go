@@ -10,8 +10,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/camrelay/camrelay/bench/camsim"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay/auth"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
 )
 
 func TestProbeCommand(t *testing.T) {

@@ -17,11 +17,11 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/camrelay/camrelay/bench/camsim"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay"
 	"github.com/camrelay/camrelay/relay/auth"
 	"github.com/camrelay/camrelay/transport"
 	"github.com/camrelay/camrelay/transport/mediamtx"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
 )
 
 const apiUser, apiPass = "admin", "api-secret"
@@ -235,7 +235,9 @@ cameras:
 		_, err := e.mtxClient().ConfigPath(context.Background(), "od")
 		return err == nil
 	})
-	time.Sleep(2 * time.Second)
+	// Not synchronization: nobody watches, and for this 2 s window the camera
+	// must stay unconnected (it fails as soon as it is connected).
+	holdsFor(2*time.Second, func() bool { return cam.Connects() == 0 })
 	if n := cam.Connects(); n != 0 {
 		t.Fatalf("the camera was connected %d times with nobody watching", n)
 	}
@@ -261,7 +263,9 @@ cameras:
 	}
 	r.Close()
 	left := time.Now()
-	time.Sleep(1500 * time.Millisecond)
+	// Not synchronization: release_after is 2 s, so for the first 1.5 s
+	// after the viewer left the camera must stay connected.
+	holdsFor(1500*time.Millisecond, func() bool { return cam.Sessions() == 1 })
 	if cam.Sessions() != 1 {
 		t.Errorf("the camera was released %v after the viewer left, before the 2 s delay", time.Since(left))
 	}
@@ -302,7 +306,7 @@ func TestMetricsAndStatus(t *testing.T) {
 		return 0
 	}
 	f1 := frames()
-	time.Sleep(1500 * time.Millisecond)
+	waitWithin(5*time.Second, func() bool { return frames() > f1 })
 	if f2 := frames(); f2 <= f1 {
 		t.Errorf("frame counter did not grow: %v -> %v", f1, f2)
 	}
@@ -380,7 +384,7 @@ func TestAPIAddDeleteLoop(t *testing.T) {
 	e := newEnv(t, mtxtest.Config{})
 	e.camera(camsim.CameraConfig{Path: "s1"})
 	e.camera(camsim.CameraConfig{Path: "s2"})
-	e.camera(camsim.CameraConfig{Path: "churn"})
+	churn := e.camera(camsim.CameraConfig{Path: "churn"})
 	e.runRelay(fmt.Sprintf("output: %s\n%s\ncameras:\n  - {name: s1, source: %q}\n  - {name: s2, source: %q}\n",
 		e.output(), apiConfig(t), e.sim.URL("s1"), e.sim.URL("s2")))
 	e.waitReady(10*time.Second, "s1", "s2")
@@ -391,10 +395,16 @@ func TestAPIAddDeleteLoop(t *testing.T) {
 		runtime.ReadMemStats(&ms)
 		return runtime.NumGoroutine(), ms.HeapInuse
 	}
+	// gone is when a deleted churn camera has let go of both ends: no
+	// session at the camera, no publisher at MediaMTX.
+	gone := func() bool {
+		p, ok := e.paths()["churn"]
+		return churn.Sessions() == 0 && (!ok || p.Source == nil)
+	}
 	// Warm up once so that pools and caches exist before measuring.
 	e.call("POST", "/v1/cameras", map[string]any{"name": "churn", "source": e.sim.URL("churn")}, true)
 	e.call("DELETE", "/v1/cameras/churn", nil, true)
-	time.Sleep(500 * time.Millisecond)
+	e.eventually(10*time.Second, "the warm-up camera to be gone", gone)
 	g0, m0 := measure()
 	for i := 0; i < 100; i++ {
 		if code, body := e.call("POST", "/v1/cameras", map[string]any{"name": "churn", "source": e.sim.URL("churn")}, true); code != http.StatusCreated {
@@ -404,8 +414,11 @@ func TestAPIAddDeleteLoop(t *testing.T) {
 			t.Fatalf("delete %d: %d %s", i, code, body)
 		}
 	}
-	time.Sleep(time.Second)
+	e.eventually(10*time.Second, "the churn camera to be gone", gone)
+	// Goroutines of the last pipeline may still be ending: wait (with a
+	// deadline) for the count to come back; a leak never does.
 	g1, m1 := measure()
+	waitWithin(10*time.Second, func() bool { g1, m1 = measure(); return g1 <= g0+5 })
 	t.Logf("after 200 API calls: goroutines %d -> %d, heap in use %d KiB -> %d KiB", g0, g1, m0>>10, m1>>10)
 	if g1 > g0+5 {
 		t.Errorf("goroutines grew from %d to %d", g0, g1)

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/camrelay/camrelay/bench/camsim"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
+	"github.com/camrelay/camrelay/transport"
 )
 
 // Fast retries keep the failure tests short; production defaults are
@@ -42,14 +43,18 @@ cameras:
 	e.ffmpegDecodes("lobby", 4)
 
 	r := e.reader("lobby")
-	time.Sleep(time.Second) // settle: skip the keyframe burst of a new reader
-	s0 := r.Stats()
-	time.Sleep(5 * time.Second)
-	s1 := r.Stats()
-	fps := float64(s1.Frames-s0.Frames) / 5
+	// Settle past the start of a new reader (joining mid-GOP, the first
+	// keyframe) before measuring: a second of decoded video.
+	e.eventually(10*time.Second, "a second of decoded video at the reader", func() bool {
+		s := r.Stats()
+		return s.Width != 0 && s.Frames >= 25
+	})
+	// The frame rate over 125 frames (5 s at 25 fps).
+	fps := rateOf(10*time.Second, 125, func() uint64 { return r.Stats().Frames })
 	if fps < 22.5 || fps > 27.5 {
-		t.Errorf("reader received %.1f fps over 5 s, want 25 within 10%%", fps)
+		t.Errorf("reader received %.1f fps over 125 frames, want 25 within 10%%", fps)
 	}
+	s1 := r.Stats()
 	if s1.Stamps < 100 || s1.StampsBack != 0 {
 		t.Errorf("SEI send times: %d read, %d out of order; want them all in order", s1.Stamps, s1.StampsBack)
 	}
@@ -80,9 +85,11 @@ func TestCameraWithAudio(t *testing.T) {
 		t.Fatalf("ffprobe sees %v, want video:h264 and audio:pcm_mulaw", kinds)
 	}
 	r := e.reader("door")
-	time.Sleep(2 * time.Second)
-	s := r.Stats()
-	if len(s.Packets) != 2 || s.Packets[0] == 0 || s.Packets[1] < 50 {
+	flowing := func(s transport.ReaderStats) bool {
+		return len(s.Packets) == 2 && s.Packets[0] != 0 && s.Packets[1] >= 50
+	}
+	waitWithin(10*time.Second, func() bool { return flowing(r.Stats()) })
+	if s := r.Stats(); !flowing(s) {
 		t.Fatalf("reader packets per track %v, want video and about 50/s of audio", s.Packets)
 	}
 }
@@ -148,7 +155,14 @@ cameras:
 	for name := range want {
 		before[name] = attempts(name)
 	}
-	time.Sleep(3 * time.Second)
+	waitWithin(3*time.Second, func() bool {
+		for name := range want {
+			if attempts(name) <= before[name] {
+				return false
+			}
+		}
+		return true
+	})
 	for name := range want {
 		msg, _ := want[name](e.status(name))
 		t.Logf("%s: %s", name, msg)
@@ -179,6 +193,8 @@ func TestCameraDropKeepsViewerSession(t *testing.T) {
 
 	cam.SetDown(true)
 	cam.Restart()
+	// Not synchronization: this is the outage under test, a camera gone
+	// for 3 s (camrelay retries it meanwhile, fastDefaults: 100ms..1s).
 	time.Sleep(3 * time.Second)
 	during := r.Stats().Frames
 	cam.SetDown(false)
@@ -256,7 +272,21 @@ func TestFiftyCamerasOneKilled(t *testing.T) {
 	e.waitReady(30*time.Second, names...)
 	before := e.paths()
 	e.sim.RemoveCamera("cam01")
-	time.Sleep(3 * time.Second)
+	// camrelay notices cam01 is gone (and starts retrying it)...
+	e.eventually(10*time.Second, "cam01 to be seen gone", func() bool {
+		st := e.status("cam01")
+		return st.State != relay.StateStreaming && st.LastError != ""
+	})
+	// ...and meanwhile every other camera keeps delivering into MediaMTX.
+	waitWithin(10*time.Second, func() bool {
+		ps := e.paths()
+		for _, n := range names[1:] {
+			if ps[n].BytesReceived <= before[n].BytesReceived {
+				return false
+			}
+		}
+		return true
+	})
 	after := e.paths()
 	for _, n := range names[1:] {
 		b, a := before[n], after[n]

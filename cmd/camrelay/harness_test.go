@@ -22,9 +22,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/camrelay/camrelay/bench/camsim"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay"
 	"github.com/camrelay/camrelay/transport"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -134,14 +134,59 @@ func (e *env) restartRelay(path string) *relay.App {
 	return e.app
 }
 
+// pollEvery is how often the waits below look at their condition.
+const pollEvery = 50 * time.Millisecond
+
+// eventually waits until f holds and fails the test if it does not within
+// d. Tests wait on conditions like this, never on a fixed sleep.
 func (e *env) eventually(d time.Duration, what string, f func() bool) {
 	e.t.Helper()
+	if !waitWithin(d, f) {
+		e.t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// waitWithin reports whether f holds before d has passed, polling it; the
+// caller decides what a timeout means.
+func waitWithin(d time.Duration, f func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !f() {
 		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %v waiting for %s", d, what)
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(pollEvery)
+	}
+	return true
+}
+
+// holdsFor reports whether f stays true for all of d, polling it, and returns
+// false as soon as it is not. d is the observation window of the behaviour
+// under test ("nothing happens for 2 s"), not a wait for something to happen.
+func holdsFor(d time.Duration, f func() bool) bool {
+	deadline := time.Now().Add(d)
+	for f() {
+		if time.Now().After(deadline) {
+			return true
+		}
+		time.Sleep(pollEvery)
+	}
+	return false
+}
+
+// rateOf measures how fast count grows: it waits until count has grown by n
+// (or d has passed) and returns the growth per second over the time that
+// took. A rate far off shows in the result, not as a timeout, so callers keep
+// their own assertion on it.
+func rateOf(d time.Duration, n uint64, count func() uint64) float64 {
+	const step = 10 * time.Millisecond // fine enough for a rate over seconds
+	c0, t0 := count(), time.Now()
+	deadline := t0.Add(d)
+	for {
+		c, now := count(), time.Now()
+		if c-c0 >= n || now.After(deadline) {
+			return float64(c-c0) / now.Sub(t0).Seconds()
+		}
+		time.Sleep(step)
 	}
 }
 

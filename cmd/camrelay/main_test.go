@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/camrelay/camrelay/bench/camsim"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
 
 func TestCheckCommand(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/camrelay/camrelay/bench/camsim"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
 
 // Issue 3, check 6: a pure-Go build (CGO_ENABLED=0) compiles, relays copy

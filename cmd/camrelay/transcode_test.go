@@ -14,9 +14,9 @@ import (
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/codec"
 	"github.com/camrelay/camrelay/codec/libav"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay"
 	"github.com/camrelay/camrelay/transport"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
 )
 
 // barcodeReader decodes what MediaMTX serves and reads camsim's pixel
@@ -77,6 +77,13 @@ func (e *env) watchBarcodes(path string) (*transport.RTSPReader, *barcodeReader)
 	return r, b
 }
 
+// pictureCount is how many pictures were decoded so far.
+func (b *barcodeReader) pictureCount() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return uint64(b.pictures)
+}
+
 func (b *barcodeReader) snapshot() (pictures, codes, w, h, errs int, p50, p99 time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -112,10 +119,11 @@ cameras:
 	e.ffmpegDecodes("mj", 3)
 
 	r, b := e.watchBarcodes("mj")
-	time.Sleep(time.Second)
-	f0 := r.Stats().Frames
-	time.Sleep(5 * time.Second)
-	fps := float64(r.Stats().Frames-f0) / 5
+	// Settle past the start of a new reader (joining mid-GOP) before
+	// measuring: a second of decoded pictures.
+	e.eventually(10*time.Second, "a second of decoded pictures at the reader", func() bool { return b.pictureCount() >= 25 })
+	// The frame rate over 125 frames (5 s at 25 fps).
+	fps := rateOf(10*time.Second, 125, func() uint64 { return r.Stats().Frames })
 	if fps < 22.5 || fps > 27.5 {
 		t.Errorf("reader received %.1f fps, want 25 within 10%%", fps)
 	}
@@ -171,7 +179,17 @@ func TestMJPEGQuirksAndDamage(t *testing.T) {
 		f := st.Sink.Frames
 		e.eventually(5*time.Second, n+" streaming", func() bool { return e.status(n).Sink.Frames > f+10 })
 	}
-	time.Sleep(2 * time.Second)
+	// Wait until several damaged JPEGs went through (one in 7 is corrupt,
+	// one in 11 truncated, at 15 fps), so that a reconnect they caused
+	// would show.
+	damaged := func(st relay.CameraStatus) uint64 {
+		n := st.Corrupt
+		if st.Transcode != nil {
+			n += st.Transcode.DecodeErrors
+		}
+		return n
+	}
+	waitWithin(10*time.Second, func() bool { return damaged(e.status("damaged")) >= 3 })
 	st := e.status("damaged")
 	if st.Corrupt == 0 && (st.Transcode == nil || st.Transcode.DecodeErrors == 0) {
 		t.Errorf("damaged JPEGs not counted: corrupt %d, transcode %+v", st.Corrupt, st.Transcode)
@@ -215,20 +233,20 @@ func TestResolutionChangeMidStream(t *testing.T) {
 	e.waitReady(15*time.Second, "rs")
 	r, b := e.watchBarcodes("rs")
 	e.eventually(10*time.Second, "the camera to change its size", func() bool { return cam.FramesSent() > 80 })
-	p0, _, _, _, _, _, _ := b.snapshot()
-	time.Sleep(3 * time.Second)
+	// The output rate from the change on, over 75 pictures (3 s at 25 fps).
+	fps := rateOf(10*time.Second, 75, b.pictureCount)
 	select {
 	case <-r.Done():
 		t.Fatalf("the viewer's session ended at the size change: %v", r.Err())
 	default:
 	}
-	pics, _, w, h, errs, _, _ := b.snapshot()
+	_, _, w, h, errs, _, _ := b.snapshot()
 	st := e.status("rs")
 	if w != 1280 || h != 720 || errs != 0 || st.Transcode.Reinits == 0 || st.Transcode.InWidth != 800 {
 		t.Errorf("after the change: output %dx%d, %d errors, transcode %+v", w, h, errs, st.Transcode)
 	}
-	if fps := float64(pics-p0) / 3; fps < 22.5 {
-		t.Errorf("output rate %.1f fps in the 3 s after the change, want 25: it stalled", fps)
+	if fps < 22.5 {
+		t.Errorf("output rate %.1f fps in the 75 pictures after the change, want 25: it stalled", fps)
 	}
 	if st.Reconnects != 0 || st.State != relay.StateStreaming {
 		t.Errorf("the pipeline restarted: %+v", st)

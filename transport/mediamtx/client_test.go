@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

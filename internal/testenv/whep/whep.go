@@ -1,9 +1,9 @@
 // Package whep is a WHEP client (pion/webrtc v4) that receives video the way
 // a browser does, for the benchmark harness and for tests. Nothing it sends
-// leaves loopback (DESIGN.md, "Network hygiene"): no mDNS, ICE only on the lo
-// interface, UDP over IPv4. MediaMTX's WebRTC server itself joins mDNS on
-// every interface, which is why its callers run inside a loopback-only
-// network namespace. The camrelay binary does not import this package.
+// leaves loopback: no mDNS, ICE only on the lo interface, UDP over IPv4.
+// MediaMTX's WebRTC server itself joins mDNS on every interface, which is why
+// its callers run inside a loopback-only network namespace. It is test
+// support (internal/testenv): the camrelay binary does not import it.
 package whep
 
 import (
