@@ -2,16 +2,10 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,9 +19,10 @@ import (
 )
 
 // App is a running camrelay: a configuration file, its cameras, the
-// MediaMTX provisioning of direct and on-demand cameras, and the RTSP server
-// on-demand cameras are pulled from. The control API (relay/api) drives it
-// through its camera methods. cmd/camrelay's run command wires the two.
+// MediaMTX provisioning of direct and on-demand cameras, the RTSP server
+// on-demand cameras are pulled from, and the JWT issuer when auth: is set.
+// The control API (relay/api) drives it through its camera methods.
+// cmd/camrelay's run command wires the two.
 type App struct {
 	// ConfigPath is the YAML file to load, watch, reload and edit.
 	ConfigPath string
@@ -56,17 +51,6 @@ type App struct {
 	pubTokens *auth.PublisherTokens
 }
 
-// Errors of the camera methods; the API maps them to 404, 409 and 400.
-var (
-	ErrInvalid = errors.New("invalid camera")
-)
-
-// InvalidError carries the validation problems of a camera edit.
-type InvalidError struct{ Err error }
-
-func (e *InvalidError) Error() string { return e.Err.Error() }
-func (e *InvalidError) Unwrap() error { return ErrInvalid }
-
 func (a *App) env() func(string) (string, bool) {
 	if a.Env != nil {
 		return a.Env
@@ -94,14 +78,6 @@ func (a *App) Config() *config.Config { return a.cfg.Load() }
 
 // Supervisor is the running supervisor (nil before Run has started).
 func (a *App) Supervisor() *Supervisor { return a.sup.Load() }
-
-// RTSPServerAddr is the on-demand RTSP server's address, once started.
-func (a *App) RTSPServerAddr() string {
-	if s := a.rtsp.Load(); s != nil {
-		return s.Addr()
-	}
-	return ""
-}
 
 // Started is closed once Run has started the cameras.
 func (a *App) Started() <-chan struct{} {
@@ -318,313 +294,4 @@ func (a *App) ensureRTSPServer(s config.Serve) error {
 	a.rtsp.Store(srv)
 	a.Log.Info("serving on-demand cameras to MediaMTX", "listen", srv.Addr())
 	return nil
-}
-
-// edited runs a camera edit of the configuration file and applies it.
-func (a *App) edited(ctx context.Context, f func(e *config.CameraEditor) error) error {
-	a.edit.Lock()
-	before := time.Now()
-	cfg, err := config.EditCameras(a.ConfigPath, a.env(), Caps(), f)
-	if err == nil {
-		err = a.apply(cfg)
-	}
-	a.edit.Unlock()
-	switch {
-	case errors.Is(err, config.ErrDuplicate):
-		return ErrExists
-	case errors.Is(err, config.ErrNoCamera):
-		return ErrNotFound
-	case err != nil:
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return err
-		}
-		return &InvalidError{Err: err}
-	}
-	// Answer once MediaMTX has the paths of direct and on-demand cameras.
-	if a.prov != nil {
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		_ = a.prov.waitSynced(wctx, before)
-	}
-	return nil
-}
-
-// AddCamera adds a camera, starts it and saves it in the configuration
-// file.
-func (a *App) AddCamera(ctx context.Context, c config.Camera) error {
-	if _, ok := a.Config().Camera(c.Name); ok {
-		return ErrExists
-	}
-	return a.edited(ctx, func(e *config.CameraEditor) error { return e.Add(c) })
-}
-
-// ReplaceCamera replaces a camera's settings; only that camera restarts.
-func (a *App) ReplaceCamera(ctx context.Context, name string, c config.Camera) error {
-	if c.Name == "" {
-		c.Name = name
-	}
-	if c.Name != name {
-		return &InvalidError{Err: fmt.Errorf("name: %q does not match the camera %q in the URL (rename by deleting and adding)", c.Name, name)}
-	}
-	if _, ok := a.Config().Camera(name); !ok {
-		return ErrNotFound
-	}
-	return a.edited(ctx, func(e *config.CameraEditor) error { return e.Replace(name, c) })
-}
-
-// DeleteCamera stops a camera and removes it from the configuration file.
-func (a *App) DeleteCamera(ctx context.Context, name string) error {
-	if _, ok := a.Config().Camera(name); !ok {
-		return ErrNotFound
-	}
-	return a.edited(ctx, func(e *config.CameraEditor) error { return e.Remove(name) })
-}
-
-// CameraView is one camera as the API shows it: its configuration with
-// credentials redacted, and its status.
-type CameraView struct {
-	Config config.Camera `json:"config"`
-	Status CameraStatus  `json:"status"`
-}
-
-func redacted(c config.Camera) config.Camera {
-	c.Source = transport.RedactURL(c.Source)
-	c.Output = transport.RedactURL(c.Output)
-	return c
-}
-
-// Cameras lists every configured camera with its status, sorted by name.
-func (a *App) Cameras() []CameraView {
-	cfg := a.Config()
-	out := make([]CameraView, 0, len(cfg.Cameras))
-	for _, c := range cfg.Cameras {
-		out = append(out, a.view(cfg, c))
-	}
-	slices.SortFunc(out, func(x, y CameraView) int { return strings.Compare(x.Config.Name, y.Config.Name) })
-	return out
-}
-
-// Camera returns one camera.
-func (a *App) Camera(name string) (CameraView, bool) {
-	cfg := a.Config()
-	c, ok := cfg.Camera(name)
-	if !ok {
-		return CameraView{}, false
-	}
-	return a.view(cfg, c), true
-}
-
-func (a *App) view(cfg *config.Config, c config.Camera) CameraView {
-	r := cfg.Resolved(c)
-	v := CameraView{Config: redacted(c)}
-	var st CameraStatus
-	if r.Mode == config.ModeDirect {
-		st = a.directStatus(r)
-	} else if sup := a.Supervisor(); sup != nil {
-		var ok bool
-		if st, ok = sup.CameraStatus(c.Name); !ok {
-			st = CameraStatus{Name: c.Name, Path: r.Path, Source: transport.RedactURL(r.Source), State: StateStopped}
-		}
-	}
-	st.Mode = r.Mode
-	if a.prov != nil {
-		if info := a.prov.info(r.Path); info.present {
-			n := len(info.runtime.Readers)
-			st.Viewers = &n
-		}
-	}
-	v.Status = st
-	return v
-}
-
-// directStatus shows a direct camera from MediaMTX's side.
-func (a *App) directStatus(c config.Camera) CameraStatus {
-	st := CameraStatus{Name: c.Name, Path: c.Path, Source: transport.RedactURL(c.Source)}
-	if a.prov == nil {
-		st.State = StateStopped
-		return st
-	}
-	info := a.prov.info(c.Path)
-	switch {
-	case info.problem != "":
-		st.State, st.LastError = StateError, info.problem
-	case info.apiError != "":
-		st.State, st.LastError = StateError, info.apiError
-	case info.present && info.runtime.Ready:
-		st.State = StateStreaming
-		if info.runtime.ReadyTime != nil {
-			st.Since = *info.runtime.ReadyTime
-		}
-	case c.OnDemand:
-		st.State = StateIdle
-	default:
-		st.State = StateConnecting
-	}
-	st.Bytes = info.runtime.BytesReceived
-	st.Tracks = info.runtime.Tracks
-	return st
-}
-
-// Ready lists what keeps camrelay from being ready: sinks (MediaMTX) that
-// cannot be reached, a MediaMTX API that does not answer. Results are
-// cached for 3 s so that probes stay cheap.
-func (a *App) Ready(ctx context.Context) []string {
-	a.readyMu.Lock()
-	defer a.readyMu.Unlock()
-	if time.Since(a.readyAt) < 3*time.Second {
-		return a.readyCache
-	}
-	var problems []string
-	cfg := a.Config()
-	if cfg == nil || a.Supervisor() == nil {
-		problems = append(problems, "not started")
-	} else {
-		hosts := map[string]bool{}
-		for _, c := range cfg.Cameras {
-			r := cfg.Resolved(c)
-			if r.Disabled || r.OnDemand || r.Mode == config.ModeDirect {
-				continue
-			}
-			if u, err := url.Parse(r.Output); err == nil {
-				hosts[transport.HostPort(u)] = true
-			}
-		}
-		for h := range hosts {
-			d := net.Dialer{Timeout: time.Second}
-			c, err := d.DialContext(ctx, "tcp", h)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("sink %s unreachable: %v", h, err))
-				continue
-			}
-			c.Close()
-		}
-		if a.prov != nil {
-			if info := a.prov.info(""); info.apiError != "" {
-				problems = append(problems, "mediamtx api: "+info.apiError)
-			}
-		}
-	}
-	slices.Sort(problems)
-	a.readyAt, a.readyCache = time.Now(), problems
-	return problems
-}
-
-// Snapshot is a JPEG of a camera's latest picture (transcoding cameras).
-func (a *App) Snapshot(name string) ([]byte, error) {
-	if _, ok := a.Config().Camera(name); !ok {
-		return nil, ErrNotFound
-	}
-	sup := a.Supervisor()
-	if sup == nil {
-		return nil, ErrNotFound
-	}
-	return sup.Snapshot(name)
-}
-
-// Describe renders one resolved camera for `camrelay check`, redacted.
-func Describe(c config.Camera) string {
-	state := ""
-	if c.Disabled {
-		state = " (disabled)"
-	}
-	out := transport.RedactURL(c.Output)
-	switch {
-	case c.Mode == config.ModeDirect:
-		out = "MediaMTX pulls it directly"
-	case c.OnDemand:
-		out = "served to MediaMTX on demand"
-	}
-	return fmt.Sprintf("%s%s: %s -> %s (mode %s, transport %s, path %s)", c.Name, state,
-		transport.RedactURL(c.Source), out, c.Mode, c.Transport, c.Path)
-}
-
-// Issuer is the JWT issuer (nil unless auth: is configured and Run started).
-func (a *App) Issuer() *auth.Issuer { return a.issuer }
-
-// AuthServer serves the JWKS, tokens, revocation and MediaMTX's callback.
-func (a *App) AuthServer() *auth.Server { return a.authSrv }
-
-// AuthKeyFile is where the signing keys of a configuration live.
-func AuthKeyFile(c config.Auth) string { return filepath.Join(c.Keys, "jwt-keys.json") }
-
-// AuthDenyFile is where revocations are kept.
-func AuthDenyFile(c config.Auth) string { return filepath.Join(c.Keys, "jwt-deny.json") }
-
-// IssuerOptions are the issuer settings of a configuration.
-func IssuerOptions(c config.Auth) auth.IssuerOptions {
-	return auth.IssuerOptions{
-		KeyFile:     AuthKeyFile(c),
-		DenyFile:    AuthDenyFile(c),
-		Algorithm:   auth.Algorithm(c.Algorithm),
-		DefaultTTL:  time.Duration(c.TokenTTL),
-		MaxTTL:      time.Duration(c.MaxTTL),
-		ClaimKey:    c.ClaimKey,
-		RotateEvery: time.Duration(c.RotateEvery),
-	}
-}
-
-func (a *App) startAuth(cfg *config.Config, mtx *mediamtx.Client) error {
-	if err := os.MkdirAll(cfg.Auth.Keys, 0o700); err != nil {
-		return fmt.Errorf("auth.keys: %w", err)
-	}
-	o := IssuerOptions(cfg.Auth)
-	o.Logger = a.Log
-	if mtx != nil {
-		o.OnRotate = auth.MediaMTXRefresher(mtx)
-	}
-	is, err := auth.NewIssuer(o)
-	if err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	users, internal, err := authUsers(cfg.Auth)
-	if err != nil {
-		is.Close()
-		return err
-	}
-	srv, err := auth.NewServer(auth.ServerOptions{Issuer: is, Users: users, InternalUsers: internal,
-		JWKSPath: cfg.Auth.JWKSPath, AllowedOrigins: cfg.Auth.AllowedOrigins, Logger: a.Log})
-	if err != nil {
-		is.Close()
-		return fmt.Errorf("auth: %w", err)
-	}
-	is.Start()
-	a.issuer, a.authSrv = is, srv
-	if cfg.Auth.PublishTokens {
-		a.pubTokens = &auth.PublisherTokens{Issuer: is}
-	}
-	a.Log.Info("auth server on", "algorithm", cfg.Auth.Algorithm, "kid", is.KeyID())
-	return nil
-}
-
-// authUsers converts the configuration's users for the auth server.
-func authUsers(c config.Auth) ([]auth.User, []auth.InternalUser, error) {
-	perms := func(ps []config.AuthPermission) auth.Permissions {
-		out := make(auth.Permissions, 0, len(ps))
-		for _, p := range ps {
-			out = append(out, auth.Permission{Action: p.Action, Path: p.Path})
-		}
-		return out
-	}
-	var users []auth.User
-	for _, u := range c.Users {
-		users = append(users, auth.User{Name: u.User, Password: auth.Credential(u.Pass), Permissions: perms(u.Permissions)})
-	}
-	var internal []auth.InternalUser
-	for _, u := range c.Internal {
-		iu := auth.InternalUser{Name: u.User, Password: auth.Credential(u.Pass), Permissions: perms(u.Permissions)}
-		for _, ip := range u.IPs {
-			pfx, err := netip.ParsePrefix(ip)
-			if err != nil {
-				a, aerr := netip.ParseAddr(ip)
-				if aerr != nil {
-					return nil, nil, fmt.Errorf("auth.internal %s: ips: %q is not an address or range", u.User, ip)
-				}
-				pfx = netip.PrefixFrom(a, a.BitLen())
-			}
-			iu.IPs = append(iu.IPs, pfx)
-		}
-		internal = append(internal, iu)
-	}
-	return users, internal, nil
 }

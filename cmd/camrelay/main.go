@@ -21,6 +21,7 @@ import (
 	"github.com/camrelay/camrelay/relay/api"
 	"github.com/camrelay/camrelay/relay/auth"
 	"github.com/camrelay/camrelay/relay/config"
+	"github.com/camrelay/camrelay/transport"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -65,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdToken(args[1:], stdout, stderr)
 	case "keys":
 		return cmdKeys(args[1:], stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "camrelay %s (%s, %s/%s)%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, buildFeatures())
 		if libav.Available {
@@ -121,9 +124,26 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d camera(s)\n", path, len(cfg.Cameras))
 	for _, c := range cfg.Cameras {
-		fmt.Fprintf(stdout, "  %s\n", relay.Describe(cfg.Resolved(c)))
+		fmt.Fprintf(stdout, "  %s\n", describe(cfg.Resolved(c)))
 	}
 	return 0
+}
+
+// describe renders one resolved camera for check, redacted.
+func describe(c config.Camera) string {
+	state := ""
+	if c.Disabled {
+		state = " (disabled)"
+	}
+	out := transport.RedactURL(c.Output)
+	switch {
+	case c.Mode == config.ModeDirect:
+		out = "MediaMTX pulls it directly"
+	case c.OnDemand:
+		out = "served to MediaMTX on demand"
+	}
+	return fmt.Sprintf("%s%s: %s -> %s (mode %s, transport %s, path %s)", c.Name, state,
+		transport.RedactURL(c.Source), out, c.Mode, c.Transport, c.Path)
 }
 
 func cmdRun(args []string, stderr io.Writer) int {

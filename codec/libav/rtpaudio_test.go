@@ -90,7 +90,7 @@ func TestTSUnwrap(t *testing.T) {
 func TestNormalize(t *testing.T) {
 	cfg, err := normalize(codec.TranscodeConfig{})
 	v := cfg.Video
-	if err != nil || v.FPS != 25 || v.GOP != 50 || v.Preset != "ultrafast" || v.Profile != "baseline" || v.Scale != "fit" || cfg.Audio != codec.AudioCopy {
+	if err != nil || v.FPS != 25 || v.Bitrate != codec.DefaultBitrate || v.GOP != 50 || v.Preset != "ultrafast" || v.Profile != "baseline" || v.Scale != "fit" || cfg.Audio != codec.AudioCopy {
 		t.Fatalf("defaults %+v %v", cfg, err)
 	}
 	for _, bad := range []codec.TranscodeConfig{

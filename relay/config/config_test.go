@@ -134,3 +134,25 @@ func TestValidPathName(t *testing.T) {
 		}
 	}
 }
+
+func TestTranscodeSettings(t *testing.T) {
+	c, err := Parse([]byte("output: rtsp://h/{path}\ncameras:\n  - {name: a, source: http://h/v.mjpg, video: {fps: 10}}\n"), env(nil), Caps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Resolved(c.Cameras[0])
+	want := Video{FPS: 10, Bitrate: 2000000, Preset: "ultrafast", GOP: 20, Profile: "baseline", Scale: "fit"}
+	if r.Mode != ModeTranscode || r.Video != want || r.Audio != "copy" {
+		t.Errorf("resolved %s %+v audio %q, want transcode %+v audio copy", r.Mode, r.Video, r.Audio, want)
+	}
+	_, err = Parse([]byte("output: rtsp://h/{path}\ncameras:\n  - {name: a, source: http://h/v.mjpg, audio: flac, video: {width: 15, height: 16, bitrate: 10k}}\n"), env(nil), Caps{})
+	for _, want := range []string{
+		`camera "a": video.width: must be an even number from 16 to 8192, not 15`,
+		`camera "a": video.bitrate: must be from 50k to 100M bits per second, not 10000`,
+		`camera "a": audio: must be copy, drop, opus or aac, not "flac"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to contain %q", err, want)
+		}
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"github.com/camrelay/camrelay/relay/internal/atomicfile"
 )
 
-// ErrNoCamera and ErrDuplicate are returned by the camera edits of a File.
+// ErrNoCamera and ErrDuplicate are returned by a CameraEditor's edits.
 var (
 	ErrNoCamera  = errors.New("no camera with that name")
 	ErrDuplicate = errors.New("a camera with that name already exists")

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"strings"
+	"time"
+
+	"github.com/camrelay/camrelay/codec"
+)
+
+// Built-in defaults. Those of transcoding (video:, audio:) are package
+// codec's.
+const (
+	DefaultStallTimeout   = 5 * time.Second
+	DefaultReadTimeout    = 10 * time.Second
+	DefaultPublishTimeout = 10 * time.Second
+	DefaultBackoffMin     = 500 * time.Millisecond
+	DefaultBackoffMax     = 30 * time.Second
+	DefaultRingSize       = 128 << 10
+	DefaultAPIListen      = "127.0.0.1:9990"
+	DefaultServeListen    = "127.0.0.1:8556"
+	DefaultReleaseAfter   = 10 * time.Second
+)
+
+func (c *Config) applyDefaults() {
+	d := &c.Defaults
+	if d.Transport == "" {
+		d.Transport = "auto"
+	}
+	setDur(&d.StallTimeout, DefaultStallTimeout)
+	setDur(&d.ReadTimeout, DefaultReadTimeout)
+	setDur(&d.PublishTimeout, DefaultPublishTimeout)
+	setDur(&d.BackoffMin, DefaultBackoffMin)
+	setDur(&d.BackoffMax, DefaultBackoffMax)
+	if d.RingSize == 0 {
+		d.RingSize = DefaultRingSize
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = DefaultAPIListen
+	}
+	if c.Serve.Listen == "" {
+		c.Serve.Listen = DefaultServeListen
+	}
+	setDur(&c.Serve.ReleaseAfter, DefaultReleaseAfter)
+	if c.Auth.Enabled() {
+		if c.Auth.Algorithm == "" {
+			c.Auth.Algorithm = "EdDSA"
+		}
+		setDur(&c.Auth.TokenTTL, time.Hour)
+		if c.Auth.MaxTTL == 0 {
+			c.Auth.MaxTTL = c.Auth.TokenTTL
+		}
+		if c.Auth.ClaimKey == "" {
+			c.Auth.ClaimKey = "mediamtx_permissions"
+		}
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+func setDur(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
+
+// Resolved returns cam with every default filled in: path, transport,
+// output URL (template expanded), timeouts, mode and, for a transcoding
+// camera, video and audio. It does not validate.
+func (c *Config) Resolved(cam Camera) Camera {
+	if cam.Path == "" {
+		cam.Path = cam.Name
+	}
+	if cam.Transport == "" {
+		cam.Transport = c.Defaults.Transport
+	}
+	if cam.Output == "" {
+		cam.Output = c.Output
+	}
+	cam.Output = strings.NewReplacer("{path}", cam.Path, "{name}", cam.Name).Replace(cam.Output)
+	if cam.StallTimeout == 0 {
+		cam.StallTimeout = c.Defaults.StallTimeout
+	}
+	if cam.ReadTimeout == 0 {
+		cam.ReadTimeout = c.Defaults.ReadTimeout
+	}
+	if cam.PublishTimeout == 0 {
+		cam.PublishTimeout = c.Defaults.PublishTimeout
+	}
+	if cam.Mode == "" {
+		cam.Mode = c.impliedMode(cam.Source)
+	}
+	if cam.Mode == ModeDirect {
+		cam.Output = "" // MediaMTX pulls the camera; camrelay publishes nothing
+	}
+	if cam.Mode == ModeTranscode {
+		cam.Video = videoFrom(cam.Video.Codec().WithDefaults())
+		if cam.Audio == "" {
+			cam.Audio = codec.DefaultAudio
+		}
+	}
+	return cam
+}
+
+// impliedMode is the mode of a camera that sets none: copy, or transcode
+// for kinds whose packets cannot be relayed as they are (MJPEG over HTTP).
+func (c *Config) impliedMode(source string) string {
+	if k, ok := c.caps.sources().Lookup(source); ok && !k.Packets && k.Frames {
+		return ModeTranscode
+	}
+	return ModeCopy
+}
