@@ -47,12 +47,7 @@ func openSource(cam config.Camera, out codec.PacketWriter, stats *transport.Sour
 	if !ok {
 		return nil, nil, fmt.Errorf("a %s source cannot be transcoded", kind.Name)
 	}
-	v := cam.Video
-	tc, err := libav.New(codec.TranscodeConfig{
-		Video: codec.VideoConfig{Width: v.Width, Height: v.Height, FPS: v.FPS, Bitrate: int(v.Bitrate), Preset: v.Preset,
-			GOP: v.GOP, Profile: v.Profile, Scale: v.Scale},
-		Audio: cam.Audio,
-	}, out, log)
+	tc, err := libav.New(codec.TranscodeConfig{Video: cam.Video.Codec(), Audio: cam.Audio}, out, log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,9 +15,4 @@ func normalize(cfg codec.TranscodeConfig) (codec.TranscodeConfig, error) {
 	return cfg.WithDefaults(), nil
 }
 
-// defaultBitrate is newH264Encoder's fallback for a zero bitrate (about 0.1
-// bit per pixel per frame, at least 200 kbit/s), which New never passes:
-// normalize sets codec.DefaultBitrate.
-func defaultBitrate(w, h, fps int) int {
-	return max(200_000, w*h*fps/10)
-}
+

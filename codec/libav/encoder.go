@@ -20,7 +20,6 @@ type h264Encoder struct {
 	cc       *astiav.CodecContext
 	pkt      *astiav.Packet
 	w, h     int
-	bitrate  int
 	sps, pps []byte
 }
 
@@ -35,7 +34,8 @@ type h264Encoder struct {
 //     (a viewer can join at any keyframe) and known at open time for the
 //     SDP's sprop-parameter-sets;
 //   - threads 1: density over per-camera speed, as for the decoders.
-func x264Options(v codec.VideoConfig, bitrate int) [][2]string {
+func x264Options(v codec.VideoConfig) [][2]string {
+	bitrate := v.Bitrate
 	return [][2]string{
 		{"preset", v.Preset},
 		{"tune", "zerolatency"},
@@ -57,11 +57,7 @@ func newH264Encoder(v codec.VideoConfig, w, h int, full bool) (_ *h264Encoder, e
 	if c == nil {
 		return nil, errors.New("encode video: libav has no libx264 encoder")
 	}
-	bitrate := v.Bitrate
-	if bitrate == 0 {
-		bitrate = defaultBitrate(w, h, v.FPS)
-	}
-	e := &h264Encoder{w: w, h: h, bitrate: bitrate}
+	e := &h264Encoder{w: w, h: h}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -77,7 +73,7 @@ func newH264Encoder(v codec.VideoConfig, w, h int, full bool) (_ *h264Encoder, e
 	e.cc.SetFramerate(astiav.NewRational(v.FPS, 1))
 	e.cc.SetSampleAspectRatio(astiav.NewRational(1, 1))
 	e.cc.SetFlags(e.cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
-	opts := x264Options(v, bitrate)
+	opts := x264Options(v)
 	if full {
 		// libx264 writes video_full_range_flag into the SPS's VUI.
 		opts = append(opts, [2]string{"color_range", "pc"})

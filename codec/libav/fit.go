@@ -1,10 +1,6 @@
 package libav
 
-// Scale modes of codec.VideoConfig.Scale.
-const (
-	ScaleFit     = "fit"
-	ScaleStretch = "stretch"
-)
+import "github.com/camrelay/camrelay/codec"
 
 // even rounds n down to an even number, at least 2: 4:2:0 chroma needs
 // even sizes and offsets.
@@ -32,7 +28,7 @@ func outputSize(cfgW, cfgH, inW, inH int) (w, h int) {
 // rectangle of the input's aspect ratio, the rest being black bars
 // (letterbox or pillarbox). Offsets and sizes are even.
 func placement(scale string, inW, inH, outW, outH int) (x, y, w, h int) {
-	if scale == ScaleStretch || inW <= 0 || inH <= 0 {
+	if scale == codec.ScaleStretch || inW <= 0 || inH <= 0 {
 		return 0, 0, outW, outH
 	}
 	if inW*outH > inH*outW { // input wider than the output: bars top and bottom

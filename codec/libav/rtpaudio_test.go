@@ -108,12 +108,6 @@ func TestNormalize(t *testing.T) {
 			t.Errorf("%+v: no error", bad)
 		}
 	}
-	if b := defaultBitrate(1280, 720, 25); b != 2304000 {
-		t.Errorf("default bitrate for 720p25: %d", b)
-	}
-	if b := defaultBitrate(160, 120, 1); b != 200000 {
-		t.Errorf("default bitrate floor: %d", b)
-	}
 }
 
 func TestOutputSizeAndPlacement(t *testing.T) {
@@ -134,12 +128,12 @@ func TestOutputSizeAndPlacement(t *testing.T) {
 		iw, ih, ow, oh int
 		x, y, w, h     int
 	}{
-		{ScaleFit, 640, 480, 1280, 720, 160, 0, 960, 720},
-		{ScaleFit, 1280, 720, 640, 480, 0, 60, 640, 360},
-		{ScaleFit, 1920, 1080, 1280, 720, 0, 0, 1280, 720},
-		{ScaleFit, 1000, 1000, 640, 360, 140, 0, 360, 360},
-		{ScaleFit, 5, 1000, 640, 360, 318, 0, 2, 360}, // a sliver is still a picture
-		{ScaleStretch, 640, 480, 1280, 720, 0, 0, 1280, 720},
+		{codec.ScaleFit, 640, 480, 1280, 720, 160, 0, 960, 720},
+		{codec.ScaleFit, 1280, 720, 640, 480, 0, 60, 640, 360},
+		{codec.ScaleFit, 1920, 1080, 1280, 720, 0, 0, 1280, 720},
+		{codec.ScaleFit, 1000, 1000, 640, 360, 140, 0, 360, 360},
+		{codec.ScaleFit, 5, 1000, 640, 360, 318, 0, 2, 360}, // a sliver is still a picture
+		{codec.ScaleStretch, 640, 480, 1280, 720, 0, 0, 1280, 720},
 	} {
 		x, y, w, h := placement(c.scale, c.iw, c.ih, c.ow, c.oh)
 		if x != c.x || y != c.y || w != c.w || h != c.h {

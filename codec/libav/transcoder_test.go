@@ -141,9 +141,9 @@ func TestScaleFitAndStretch(t *testing.T) {
 		barX, barY       int // a point in a bar (if fit)
 		insideX, insideY int
 	}{
-		{"pillarbox 4:3 in 16:9", ScaleFit, 640, 480, 1280, 720, 40, 360, 640, 360},
-		{"letterbox 16:9 in 4:3", ScaleFit, 1280, 720, 640, 480, 320, 20, 320, 240},
-		{"stretch 4:3 to 16:9", ScaleStretch, 640, 480, 1280, 720, 40, 360, 640, 360},
+		{"pillarbox 4:3 in 16:9", codec.ScaleFit, 640, 480, 1280, 720, 40, 360, 640, 360},
+		{"letterbox 16:9 in 4:3", codec.ScaleFit, 1280, 720, 640, 480, 320, 20, 320, 240},
+		{"stretch 4:3 to 16:9", codec.ScaleStretch, 640, 480, 1280, 720, 40, 360, 640, 360},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := video(tc.outW, tc.outH, 25)
@@ -156,13 +156,13 @@ func TestScaleFitAndStretch(t *testing.T) {
 			if !near(inside, limited200) {
 				t.Errorf("picture luma %d, want about %d", inside, limited200)
 			}
-			if tc.scale == ScaleFit && !near(bar, 0) {
+			if tc.scale == codec.ScaleFit && !near(bar, 0) {
 				t.Errorf("bar luma %d, want black (0)", bar)
 			}
-			if tc.scale == ScaleStretch && !near(bar, limited200) {
+			if tc.scale == codec.ScaleStretch && !near(bar, limited200) {
 				t.Errorf("edge luma %d, want the picture (%d): stretch pads nothing", bar, limited200)
 			}
-			if tc.scale == ScaleFit {
+			if tc.scale == codec.ScaleFit {
 				// The bars are symmetric: check the opposite side too.
 				if b2 := lumaAt(p, tc.outW-tc.barX-8, tc.outH-tc.barY-8, 8); !near(b2, 0) {
 					t.Errorf("opposite bar luma %d", b2)
