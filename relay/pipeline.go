@@ -39,14 +39,17 @@ const (
 	StateIdle       State = "idle" // on demand, and nobody is watching
 )
 
+// SinkState is the state of a camera's output, as status reports it.
+type SinkState string
+
 // Sink states.
 const (
-	SinkWaiting    State = "waiting" // for the source's first keyframe
-	SinkPublishing State = "publishing"
-	SinkBackoff    State = "backoff"
-	SinkError      State = "error"
-	SinkStopped    State = "stopped"
-	SinkOnDemand   State = "on-demand" // served to MediaMTX by camrelay's RTSP server
+	SinkWaiting    SinkState = "waiting" // for the source's first keyframe
+	SinkPublishing SinkState = "publishing"
+	SinkBackoff    SinkState = "backoff"
+	SinkError      SinkState = "error"
+	SinkStopped    SinkState = "stopped"
+	SinkOnDemand   SinkState = "on-demand" // served to MediaMTX by camrelay's RTSP server
 )
 
 // pipeline is one camera: a source loop writing the ring, a sink loop
@@ -69,7 +72,7 @@ type pipeline struct {
 	since      time.Time
 	lastErr    string
 	reconnects uint64
-	sinkState  State
+	sinkState  SinkState
 	sinkErr    string
 	sinkSince  time.Time
 	// sessionStart is codec.Now() when the current source attempt began.
@@ -83,7 +86,8 @@ type pipeline struct {
 	backoff Backoff
 
 	// On demand: the source runs while demand > 0, and for releaseAfter
-	// after the last viewer left.
+	// after the last viewer left. The release timer's callback is counted
+	// in done, so stop waits for a disconnect in progress.
 	demand       int
 	srcCancel    context.CancelFunc
 	srcDone      chan struct{}
@@ -125,10 +129,7 @@ func (p *pipeline) acquire() (epoch uint32, started bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.demand++
-	if p.releaseTimer != nil {
-		p.releaseTimer.Stop()
-		p.releaseTimer = nil
-	}
+	p.stopReleaseTimer()
 	if p.srcCancel != nil || p.ctx.Err() != nil {
 		return 0, false
 	}
@@ -153,15 +154,23 @@ func (p *pipeline) release() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.demand--
-	if p.demand > 0 || p.srcCancel == nil {
+	if p.demand > 0 || p.srcCancel == nil || p.ctx.Err() != nil {
 		return
 	}
-	p.releaseTimer = time.AfterFunc(p.releaseAfter, p.disconnect)
+	p.done.Add(1)
+	var t *time.Timer
+	t = time.AfterFunc(p.releaseAfter, func() {
+		defer p.done.Done()
+		p.disconnect(t)
+	})
+	p.releaseTimer = t
 }
 
-func (p *pipeline) disconnect() {
+// disconnect ends the on-demand source session when t is still the
+// pending release.
+func (p *pipeline) disconnect(t *time.Timer) {
 	p.mu.Lock()
-	if p.demand > 0 || p.srcCancel == nil {
+	if p.demand > 0 || p.srcCancel == nil || p.releaseTimer != t {
 		p.mu.Unlock()
 		return
 	}
@@ -176,14 +185,28 @@ func (p *pipeline) disconnect() {
 	p.log.Info("camera released: no viewers")
 }
 
-// stop ends both loops and waits for them.
+// discard frees what build made for a pipeline that never started.
+func (p *pipeline) discard() {
+	if p.transcoder != nil {
+		p.transcoder.Close()
+	}
+}
+
+// stopReleaseTimer cancels a pending release; p.mu is held. A callback
+// that already started sees releaseTimer changed and does nothing.
+func (p *pipeline) stopReleaseTimer() {
+	if p.releaseTimer != nil && p.releaseTimer.Stop() {
+		p.done.Done() // the callback will never run
+	}
+	p.releaseTimer = nil
+}
+
+// stop ends both loops (and a pending release) and waits for them.
 func (p *pipeline) stop() {
 	p.mu.Lock()
-	if p.releaseTimer != nil {
-		p.releaseTimer.Stop()
-	}
+	p.cancel() // under mu: a release after this schedules nothing
+	p.stopReleaseTimer()
 	p.mu.Unlock()
-	p.cancel()
 	p.done.Wait()
 	if p.transcoder != nil {
 		p.transcoder.Close() // after the source loop: nothing writes to it any more
@@ -224,7 +247,7 @@ func (p *pipeline) setState(s State, err error) {
 	}
 }
 
-func (p *pipeline) setSinkState(s State, err error) {
+func (p *pipeline) setSinkState(s SinkState, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.sinkState != s {
@@ -247,32 +270,45 @@ func needsOperator(err error) bool {
 	return false
 }
 
-// retry runs one side of the pipeline until ctx ends. begin runs before
-// each attempt; progressed says whether the attempt got anywhere (so that the
-// backoff starts over after a long, useful run); again picks out endings
-// that call for a new attempt at once; failed reports the rest, which are
-// retried after the backoff.
-func (p *pipeline) retry(ctx context.Context, b Backoff, what string, begin func(), run func() error,
-	progressed func() bool, again func(error) bool, failed func(err error, wait time.Duration)) {
+// attempts describes one side of the pipeline for retry.
+type attempts struct {
+	what    string // "source" or "sink", for messages
+	backoff Backoff
+	// begin runs before each attempt, run is the attempt.
+	begin func()
+	run   func() error
+	// progressed says whether the attempt got anywhere, so that the
+	// backoff starts over after a long, useful run.
+	progressed func() bool
+	// again picks out endings that call for a new attempt at once (nil:
+	// none do).
+	again func(error) bool
+	// failed reports the other endings, retried after wait.
+	failed func(err error, wait time.Duration)
+}
+
+// retry runs one side of the pipeline until ctx ends.
+func (p *pipeline) retry(ctx context.Context, a attempts) {
+	b := a.backoff
 	for ctx.Err() == nil {
-		begin()
+		a.begin()
 		started := time.Now()
-		err := p.protect(what, run)
+		err := p.protect(a.what, a.run)
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil && again(err) {
+		if err != nil && a.again != nil && a.again(err) {
 			continue
 		}
 		if err == nil {
-			err = errors.New(what + " ended")
+			err = errors.New(a.what + " ended")
 		}
 		ran := time.Since(started)
-		if !progressed() {
+		if !a.progressed() {
 			ran = 0 // never got going: keep backing off
 		}
 		wait := b.Next(ran)
-		failed(err, wait)
+		a.failed(err, wait)
 		select {
 		case <-ctx.Done():
 			return
@@ -284,8 +320,8 @@ func (p *pipeline) retry(ctx context.Context, b Backoff, what string, begin func
 func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
 	first := true
 	var before uint64
-	p.retry(ctx, b, "source",
-		func() {
+	p.retry(ctx, attempts{what: "source", backoff: b,
+		begin: func() {
 			p.mu.Lock()
 			if !first {
 				p.reconnects++
@@ -300,10 +336,9 @@ func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
 			p.mu.Unlock()
 			before = p.srcStats.Packets.Load()
 		},
-		func() error { return p.source.Run(ctx, p.ring) },
-		func() bool { return p.srcStats.Packets.Load() != before },
-		func(error) bool { return false },
-		func(err error, wait time.Duration) {
+		run:        func() error { return p.source.Run(ctx, p.ring) },
+		progressed: func() bool { return p.srcStats.Packets.Load() != before },
+		failed: func(err error, wait time.Duration) {
 			state := StateBackoff
 			if needsOperator(err) {
 				state = StateError
@@ -311,22 +346,22 @@ func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
 			err = p.scrub(err)
 			p.setState(state, err)
 			p.log.Warn("source failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
-		})
+		}})
 }
 
 func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
 	var sessions uint64
-	p.retry(ctx, b, "sink",
-		func() {
+	p.retry(ctx, attempts{what: "sink", backoff: b,
+		begin: func() {
 			p.setSinkState(SinkWaiting, nil)
 			sessions = p.sinkStats.Sessions.Load()
 			p.mu.Lock()
 			p.sinkSessions = sessions
 			p.mu.Unlock()
 		},
-		func() error { return p.sink.Run(ctx, rd) },
-		func() bool { return p.sinkStats.Sessions.Load() != sessions },
-		func(err error) bool {
+		run:        func() error { return p.sink.Run(ctx, rd) },
+		progressed: func() bool { return p.sinkStats.Sessions.Load() != sessions },
+		again: func(err error) bool {
 			switch {
 			case errors.Is(err, transport.ErrTracksChanged):
 				p.log.Info("source tracks changed, publishing again")
@@ -337,7 +372,7 @@ func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
 			}
 			return false
 		},
-		func(err error, wait time.Duration) {
+		failed: func(err error, wait time.Duration) {
 			state := SinkBackoff
 			if needsOperator(err) {
 				state = SinkError
@@ -345,7 +380,7 @@ func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
 			err = p.scrub(err)
 			p.setSinkState(state, err)
 			p.log.Warn("publish failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
-		})
+		}})
 }
 
 // ErrNoSnapshot is returned for cameras that decode nothing.

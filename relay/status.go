@@ -47,7 +47,7 @@ type CameraStatus struct {
 
 // SinkStatus is the publishing side of a camera.
 type SinkStatus struct {
-	State      State         `json:"state"`
+	State      SinkState     `json:"state"`
 	Since      time.Time     `json:"since"`
 	LastError  string        `json:"last_error,omitempty"`
 	Sessions   uint64        `json:"sessions"`

@@ -114,9 +114,11 @@ func (s *Supervisor) Add(cam config.Camera) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.ctx == nil {
+		p.discard()
 		return errors.New("supervisor is not running")
 	}
 	if _, ok := s.pipes[cam.Name]; ok {
+		p.discard()
 		return fmt.Errorf("camera %q: %w", cam.Name, ErrExists)
 	}
 	s.pipes[cam.Name] = p
@@ -152,12 +154,14 @@ func (s *Supervisor) Replace(cam config.Camera) error {
 	}
 	s.mu.Unlock()
 	if !ok {
+		p.discard()
 		return fmt.Errorf("camera %q: %w", cam.Name, ErrNotFound)
 	}
 	old.stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		p.discard()
 		return errors.New("supervisor is closed")
 	}
 	s.pipes[cam.Name] = p
@@ -288,9 +292,7 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 		p.sink, err = newSink(cam, &p.sinkStats, p.log)
 	}
 	if err != nil {
-		if p.transcoder != nil {
-			p.transcoder.Close()
-		}
+		p.discard()
 		return nil, fmt.Errorf("camera %q: output: %w", cam.Name, err)
 	}
 	return p, nil
@@ -313,11 +315,12 @@ func (s *Supervisor) Demand(ctx context.Context, path string) (transport.PacketR
 	}
 	epoch, started := p.acquire()
 	for {
-		e, tracks := p.ring.Tracks()
+		e, tracks, changed := p.ring.Session()
 		if (started && e > epoch) || (!started && e > 0 && len(tracks) > 0) {
 			break
 		}
 		select {
+		case <-changed:
 		case <-ctx.Done():
 			p.release()
 			st := p.status()
@@ -326,7 +329,6 @@ func (s *Supervisor) Demand(ctx context.Context, path string) (transport.PacketR
 				reason = "no answer yet"
 			}
 			return nil, nil, fmt.Errorf("camera %q did not connect in time: %s", p.cam.Name, reason)
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	rd := p.ring.NewReader(ring.LatestSync)

@@ -39,6 +39,7 @@ const (
 type tracks struct {
 	Epoch  uint32
 	Tracks []codec.Track
+	next   chan struct{} // closed when a newer session replaces this one
 }
 
 // Ring is a single-writer, multi-reader packet ring. Its zero value is not
@@ -76,7 +77,7 @@ func New(size int) *Ring {
 		s <<= 1
 	}
 	r := &Ring{arena: make([]byte, s), size: s, mask: s - 1}
-	r.tracks.Store(&tracks{})
+	r.tracks.Store(&tracks{next: make(chan struct{})})
 	r.readers.Store(&[]*Reader{})
 	return r
 }
@@ -88,7 +89,8 @@ func (r *Ring) Size() int { return int(r.size) }
 // to the returned epoch and are described by tracks. Writer side only.
 func (r *Ring) SetTracks(t []codec.Track) uint32 {
 	r.epoch++
-	r.tracks.Store(&tracks{Epoch: r.epoch, Tracks: t})
+	old := r.tracks.Swap(&tracks{Epoch: r.epoch, Tracks: t, next: make(chan struct{})})
+	close(old.next)
 	r.wake()
 	return r.epoch
 }
@@ -97,6 +99,13 @@ func (r *Ring) SetTracks(t []codec.Track) uint32 {
 func (r *Ring) Tracks() (uint32, []codec.Track) {
 	t := r.tracks.Load()
 	return t.Epoch, t.Tracks
+}
+
+// Session is Tracks with a channel that is closed when a newer session
+// replaces this one: how a waiter for a source session sleeps.
+func (r *Ring) Session() (epoch uint32, t []codec.Track, changed <-chan struct{}) {
+	s := r.tracks.Load()
+	return s.Epoch, s.Tracks, s.next
 }
 
 // Packets is the number of packets written.
