@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -232,20 +231,19 @@ func (s *MJPEGSource) run(ctx context.Context, sink FrameSink) error {
 }
 
 // getWithAuth sends the GET, answering a 401 with Digest (qop or not) or
-// Basic credentials as the camera's challenge asks. A second 401 is tried
-// again only if it carries a new nonce.
+// Basic credentials as the camera's challenge asks (authenticator). A
+// second 401 is tried again only if it carries a new nonce; Basic only on
+// the first.
 func getWithAuth(ctx context.Context, client *http.Client, u *url.URL, user, pass string) (*http.Response, error) {
-	da := &digestAuth{user: user, pass: pass}
-	authz := ""
-	lastNonce := ""
-	for attempt := 0; ; attempt++ {
+	auth := newAuthenticator(user, pass, user != "")
+	for try := 1; ; try++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 		if err != nil {
 			return nil, fmt.Errorf("request: %w", err)
 		}
-		req.Header.Set("User-Agent", "camrelay")
-		if authz != "" {
-			req.Header.Set("Authorization", authz)
+		req.Header.Set("User-Agent", userAgent)
+		if v := auth.Authorization(http.MethodGet, u.RequestURI()); v != "" {
+			req.Header.Set("Authorization", v)
 		}
 		res, err := client.Do(req)
 		if err != nil {
@@ -261,35 +259,12 @@ func getWithAuth(ctx context.Context, client *http.Client, u *url.URL, user, pas
 		// Drain a little so that the connection can carry the retry.
 		_, _ = io.CopyN(io.Discard, res.Body, 64<<10)
 		res.Body.Close()
-		if res.StatusCode != http.StatusUnauthorized || user == "" || attempt >= 3 {
+		if res.StatusCode != http.StatusUnauthorized || user == "" {
 			return nil, &HTTPStatusError{Code: res.StatusCode, NoCredentials: user == ""}
 		}
-		next := ""
-		for _, v := range res.Header.Values("WWW-Authenticate") {
-			if c, ok := parseDigestChallenge(v); ok {
-				if attempt > 0 && c.nonce == lastNonce {
-					break // same nonce, refused: the credentials are wrong
-				}
-				if da.chal == nil || da.chal.nonce != c.nonce {
-					da.nc = 0
-				}
-				da.chal, lastNonce = c, c.nonce
-				next = da.answer(http.MethodGet, u.RequestURI())
-				break
-			}
-		}
-		if next == "" && attempt == 0 {
-			for _, v := range res.Header.Values("WWW-Authenticate") {
-				if len(v) >= 5 && strings.EqualFold(v[:5], "basic") {
-					next = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
-					break
-				}
-			}
-		}
-		if next == "" {
+		if try >= maxAuthTries || !auth.Challenge(res.Header.Values("WWW-Authenticate")) {
 			return nil, &HTTPStatusError{Code: res.StatusCode}
 		}
-		authz = next
 	}
 }
 

@@ -3,20 +3,15 @@ package transport
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v4/pkg/auth"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
-	"github.com/bluenviron/gortsplib/v4/pkg/conn"
 	"github.com/bluenviron/gortsplib/v4/pkg/headers"
 
 	"github.com/camrelay/camrelay/codec"
@@ -39,7 +34,8 @@ var ErrIdle = errors.New("no packets from the source within the publish timeout"
 // session (a TCP publisher that sends nothing is closed after the server's
 // readTimeout), and it rebases sequence numbers and timestamps so the server
 // sees one continuous stream across camera reconnects: viewers stay
-// connected.
+// connected. Its requests go through rtspConn, as those of camrelay's TCP
+// camera client do (Basic, Digest with or without qop, a fresh nonce).
 type RTSPPublisher struct {
 	// URL to publish to, credentials included.
 	URL string
@@ -54,7 +50,8 @@ type RTSPPublisher struct {
 	// sends nothing (a camera reconnecting). Zero means 10 s.
 	PublishTimeout time.Duration
 	// KeepAlive is the period of OPTIONS keepalives. Zero means 5 s; it must
-	// stay under the server's read timeout (MediaMTX: 10 s).
+	// stay under the server's read timeout (MediaMTX: 10 s). A session
+	// timeout the server announces shortens it to 80% of that.
 	KeepAlive time.Duration
 	// FlushDelay is how long a partial frame may wait in the write buffer
 	// for the rest of its packets. Zero means 2 ms. A frame's last packet
@@ -140,7 +137,7 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader, used *string) e
 	flush := time.NewTimer(time.Hour)
 	flush.Stop()
 	flushArmed := false
-	keep := time.NewTicker(orDefault(p.KeepAlive, 5*time.Second))
+	keep := time.NewTicker(s.rc.KeepAlivePeriod(orDefault(p.KeepAlive, 5*time.Second)))
 	defer keep.Stop()
 	droppedBase := r.Dropped()
 	for {
@@ -201,12 +198,10 @@ func waitPacket(ctx context.Context, r PacketReader, pkt *codec.Packet) bool {
 
 // pubSession is one RECORD session on one TCP connection.
 type pubSession struct {
-	nc      net.Conn
-	bw      *bufio.Writer
+	rc      *rtspConn     // requests (handshake, keepalives) and the read loop
+	nc      net.Conn      // rc's connection, written through bw
+	bw      *bufio.Writer // media and keepalives, a frame per write
 	u       *base.URL
-	session string
-	sender  *auth.Sender
-	cseq    int
 	timeout time.Duration
 	tl      *timeline
 	stats   *SinkStats
@@ -219,30 +214,17 @@ type pubSession struct {
 	flushDelay  time.Duration
 	hdr         [16]byte
 
-	rconn   *conn.Conn
 	readErr chan error
 	wg      sync.WaitGroup
 }
 
 func (p *RTSPPublisher) dial(ctx context.Context, u *base.URL, tracks []codec.Track) (*pubSession, error) {
 	timeout := orDefault(p.ReadTimeout, 10*time.Second)
-	host := u.Host
-	if u.Port() == "" {
-		port := "554"
-		if u.Scheme == "rtsps" {
-			port = "322"
-		}
-		host = net.JoinHostPort(u.Hostname(), port)
-	}
-	d := net.Dialer{Timeout: timeout}
-	nc, err := d.DialContext(ctx, "tcp", host)
+	nc, err := dialRTSP(ctx, u, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if u.Scheme == "rtsps" {
-		nc = tls.Client(nc, &tls.Config{ServerName: u.Hostname()})
-	}
-	s := &pubSession{nc: nc, u: u, timeout: timeout, readErr: make(chan error, 1)}
+	s := &pubSession{rc: newRTSPConn(nc, authenticatorFor(u), timeout, 4<<10), nc: nc, u: u, timeout: timeout, readErr: make(chan error, 1)}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	if err := s.handshake(tracks); err != nil {
@@ -266,11 +248,10 @@ func (s *pubSession) handshake(tracks []codec.Track) error {
 	if err != nil {
 		return fmt.Errorf("announce: %w", err)
 	}
-	c := conn.NewConn(s.nc)
-	if _, err := s.request(c, base.Options, s.u, nil, nil); err != nil {
+	if _, err := s.rc.Do(base.Options, s.u, nil, nil); err != nil {
 		return err
 	}
-	if _, err := s.request(c, base.Announce, s.u, base.Header{"Content-Type": base.HeaderValue{"application/sdp"}}, sdp); err != nil {
+	if _, err := s.rc.Do(base.Announce, s.u, base.Header{"Content-Type": base.HeaderValue{"application/sdp"}}, sdp); err != nil {
 		return err
 	}
 	for i := range tracks {
@@ -285,75 +266,12 @@ func (s *pubSession) handshake(tracks []codec.Track) error {
 		if err != nil {
 			return fmt.Errorf("setup: %w", err)
 		}
-		if _, err := s.request(c, base.Setup, mu, base.Header{"Transport": th.Marshal()}, nil); err != nil {
+		if _, err := s.rc.Do(base.Setup, mu, base.Header{"Transport": th.Marshal()}, nil); err != nil {
 			return err
 		}
 	}
-	if _, err := s.request(c, base.Record, s.u, nil, nil); err != nil {
-		return err
-	}
-	// The buffered reader of c may hold bytes already; the read loop goes on
-	// with the same Conn.
-	s.rconn = c
-	return nil
-}
-
-// request sends one request during the handshake and waits for its answer,
-// authenticating when the server asks to.
-func (s *pubSession) request(c *conn.Conn, m base.Method, u *base.URL, h base.Header, body []byte) (*base.Response, error) {
-	for attempt := 0; ; attempt++ {
-		req := s.newRequest(m, u, h, body)
-		s.nc.SetDeadline(time.Now().Add(s.timeout))
-		if err := c.WriteRequest(req); err != nil {
-			return nil, fmt.Errorf("%s: %w", strings.ToLower(string(m)), err)
-		}
-		var res *base.Response
-		for {
-			x, err := c.Read()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", strings.ToLower(string(m)), err)
-			}
-			if r, ok := x.(*base.Response); ok {
-				res = r
-				break
-			}
-		}
-		if res.StatusCode == base.StatusUnauthorized && attempt == 0 && s.u.User != nil && s.sender == nil {
-			pass, _ := s.u.User.Password()
-			s.sender = &auth.Sender{WWWAuth: res.Header["WWW-Authenticate"], User: s.u.User.Username(), Pass: pass}
-			if err := s.sender.Initialize(); err != nil {
-				return nil, fmt.Errorf("%s: %w", strings.ToLower(string(m)), err)
-			}
-			continue
-		}
-		if res.StatusCode != base.StatusOK {
-			return nil, &StatusError{Method: string(m), Code: int(res.StatusCode), Text: res.StatusMessage}
-		}
-		if v, ok := res.Header["Session"]; ok {
-			var sx headers.Session
-			if err := sx.Unmarshal(v); err == nil {
-				s.session = sx.Session
-			}
-		}
-		return res, nil
-	}
-}
-
-func (s *pubSession) newRequest(m base.Method, u *base.URL, h base.Header, body []byte) *base.Request {
-	s.cseq++
-	req := &base.Request{Method: m, URL: u, Header: base.Header{}, Body: body}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	req.Header["CSeq"] = base.HeaderValue{strconv.Itoa(s.cseq)}
-	req.Header["User-Agent"] = base.HeaderValue{"camrelay"}
-	if s.session != "" {
-		req.Header["Session"] = base.HeaderValue{s.session}
-	}
-	if s.sender != nil {
-		s.sender.AddAuthorization(req)
-	}
-	return req
+	_, err = s.rc.Do(base.Record, s.u, nil, nil)
+	return err
 }
 
 // readLoop drains what the server sends while we record (RTCP receiver
@@ -362,12 +280,16 @@ func (s *pubSession) readLoop() {
 	defer s.wg.Done()
 	for {
 		s.nc.SetReadDeadline(time.Now().Add(3 * s.timeout))
-		x, err := s.rconn.Read()
+		res, err := s.rc.ReadResponse()
 		if err != nil {
 			s.readErr <- err
 			return
 		}
-		if res, ok := x.(*base.Response); ok && res.StatusCode >= 400 && res.StatusCode != base.StatusUnauthorized {
+		switch {
+		case res.StatusCode == base.StatusUnauthorized:
+			// The nonce expired: the next keepalive answers the new one.
+			s.rc.auth.Challenge(res.Header["WWW-Authenticate"])
+		case res.StatusCode >= 400:
 			s.readErr <- &StatusError{Method: "KEEPALIVE", Code: int(res.StatusCode), Text: res.StatusMessage}
 			return
 		}
@@ -437,8 +359,7 @@ func (s *pubSession) flush() error {
 }
 
 func (s *pubSession) keepAlive() error {
-	req := s.newRequest(base.Options, s.u, nil, nil)
-	b, err := req.Marshal()
+	b, err := s.rc.Marshal(base.Options, s.u, nil)
 	if err != nil {
 		return err
 	}
@@ -449,8 +370,7 @@ func (s *pubSession) keepAlive() error {
 }
 
 func (s *pubSession) teardown() {
-	req := s.newRequest(base.Teardown, s.u, nil, nil)
-	if b, err := req.Marshal(); err == nil {
+	if b, err := s.rc.Marshal(base.Teardown, s.u, nil); err == nil {
 		s.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = s.bw.Write(b)
 		_ = s.bw.Flush()

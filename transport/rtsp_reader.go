@@ -90,6 +90,8 @@ func (r *RTSPReader) Start(ctx context.Context) error {
 			return net.ListenPacket(network, addr)
 		},
 	}
+	auth := newClientAuth(u)
+	c.OnRequest, c.OnResponse = auth.onRequest, auth.onResponse
 	r.stats = ReaderStats{Latency: &Histogram{}}
 	r.done = make(chan struct{})
 	c.OnDecodeError = func(error) {
@@ -106,9 +108,9 @@ func (r *RTSPReader) Start(ctx context.Context) error {
 		c.Close()
 		return Scrub(err, r.URL)
 	}
-	desc, _, err := c.Describe(u)
+	desc, err := auth.describe(c, u)
 	if err != nil {
-		return fail(requestError("DESCRIBE", err))
+		return fail(err)
 	}
 	for i, m := range desc.Medias {
 		if len(m.Formats) == 0 {

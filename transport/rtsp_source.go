@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -122,11 +123,7 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 		return fmt.Errorf("unknown transport %q (want tcp, udp or auto)", s.Transport)
 	}
 
-	da := &digestAuth{}
-	if u.User != nil {
-		da.user = u.User.Username()
-		da.pass, _ = u.User.Password()
-	}
+	auth := newClientAuth(u)
 
 	// UDP listeners bind to the local address the RTSP connection uses, so a
 	// camera on loopback is answered on loopback and a camera on the LAN on
@@ -140,7 +137,7 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 		Transport:    transport,
 		ReadTimeout:  s.readTimeout(),
 		WriteTimeout: s.readTimeout(),
-		UserAgent:    "camrelay",
+		UserAgent:    userAgent,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			nc, err := dialer.DialContext(ctx, network, addr)
 			if err == nil {
@@ -163,8 +160,8 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 			}
 			return net.ListenPacket(network, addr)
 		},
-		OnRequest:     da.onRequest,
-		OnResponse:    da.onResponse,
+		OnRequest:     auth.onRequest,
+		OnResponse:    auth.onResponse,
 		OnPacketsLost: func(n uint64) { stats.Lost.Add(n) },
 		OnDecodeError: func(error) { stats.Corrupt.Add(1) },
 	}
@@ -175,14 +172,9 @@ func (s *RTSPSource) run(ctx context.Context, in RTPSink) error {
 	stop := context.AfterFunc(ctx, c.Close)
 	defer stop()
 
-	desc, _, err := c.Describe(u)
-	if isStatus(err, 401) && da.retryable() {
-		// A second 401 with a fresh nonce: some firmware rotates the nonce
-		// once after the first authenticated request.
-		desc, _, err = c.Describe(u)
-	}
+	desc, err := auth.describe(c, u)
 	if err != nil {
-		return requestError("DESCRIBE", err)
+		return err
 	}
 
 	medias, tracks, err := beginTracks(desc, 255, in)
@@ -247,6 +239,46 @@ func beginTracks(desc *description.Session, limit int, in RTPSink) ([]*descripti
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// clientAuth gives gortsplib's client camrelay's authenticator through its
+// hooks: gortsplib answers Digest the RFC 2069 way only, which cameras that
+// ask for qop="auth" refuse, and gives up on a second 401 even when it
+// carries a fresh nonce. OnResponse hands each 401's challenge to the
+// authenticator; OnRequest replaces the Authorization gortsplib adds (or
+// adds one) with the authenticator's answer. The hooks run on the client's
+// goroutine.
+type clientAuth struct {
+	auth  *authenticator
+	retry atomic.Bool // the last 401 is worth sending the request again for
+}
+
+func newClientAuth(u *base.URL) *clientAuth { return &clientAuth{auth: authenticatorFor(u)} }
+
+func (a *clientAuth) onResponse(res *base.Response) {
+	if res.StatusCode == base.StatusUnauthorized {
+		a.retry.Store(a.auth.Challenge(res.Header["WWW-Authenticate"]))
+	}
+}
+
+func (a *clientAuth) onRequest(req *base.Request) {
+	if v := a.auth.Authorization(string(req.Method), req.URL.CloneWithoutCredentials().String()); v != "" {
+		req.Header["Authorization"] = base.HeaderValue{v}
+	}
+}
+
+// describe runs DESCRIBE; gortsplib sends it again once with credentials
+// after a first 401, and describe once more after a 401 with a fresh nonce
+// (some firmware rotates the nonce after the first authenticated request).
+func (a *clientAuth) describe(c *gortsplib.Client, u *base.URL) (*description.Session, error) {
+	desc, _, err := c.Describe(u)
+	if err != nil && a.retry.Load() && (isStatus(err, 401) || errors.As(err, new(liberrors.ErrClientAuthSetup))) {
+		desc, _, err = c.Describe(u)
+	}
+	if err != nil {
+		return nil, requestError("DESCRIBE", err)
+	}
+	return desc, nil
+}
 
 func isStatus(err error, code int) bool {
 	var bs liberrors.ErrClientBadStatusCode

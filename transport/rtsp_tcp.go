@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,21 +31,17 @@ import (
 // to the sink without allocating, one read syscall covering many packets.
 // gortsplib's client allocates a frame, a payload and an rtp.Packet per
 // packet; at tens of cameras that garbage is a large share of the CPU. The
-// handshake uses gortsplib's protocol types (requests, headers, SDP).
-// UDP and automatic transport stay with gortsplib's client.
+// handshake and keepalives go through rtspConn (requests, authentication,
+// session) with gortsplib's protocol types (headers, SDP). UDP and
+// automatic transport stay with gortsplib's client.
 type tcpClient struct {
 	src   *RTSPSource
 	stats *SourceStats
 	u     *base.URL
-	nc    net.Conn
-	br    *bufio.Reader
-	auth  clientAuth
+	rc    *rtspConn // the handshake, keepalives, answers to the camera
+	nc    net.Conn  // rc's connection, read directly by the packet path
 
-	wmu     sync.Mutex // keepalives are written beside the read loop
-	cseq    int
-	session string
 	timeout time.Duration
-	keep    time.Duration
 
 	channels [256]int16 // interleaved RTP channel -> track, -1 when none
 
@@ -67,32 +61,16 @@ const (
 )
 
 func (s *RTSPSource) runTCP(ctx context.Context, u *base.URL, in RTPSink, stats *SourceStats) error {
-	c := &tcpClient{src: s, stats: stats, u: u, timeout: s.readTimeout(), keep: 30 * time.Second}
+	c := &tcpClient{src: s, stats: stats, u: u, timeout: s.readTimeout()}
 	for i := range c.channels {
 		c.channels[i] = -1
 	}
-	if u.User != nil {
-		c.auth.user = u.User.Username()
-		c.auth.pass, _ = u.User.Password()
-	}
-	host := u.Host
-	if u.Port() == "" {
-		port := "554"
-		if u.Scheme == "rtsps" {
-			port = "322"
-		}
-		host = net.JoinHostPort(u.Hostname(), port)
-	}
-	d := net.Dialer{Timeout: c.timeout}
-	nc, err := d.DialContext(ctx, "tcp", host)
+	nc, err := dialRTSP(ctx, u, c.timeout)
 	if err != nil {
 		return fmt.Errorf("describe: %w", err)
 	}
-	if u.Scheme == "rtsps" {
-		nc = tls.Client(nc, &tls.Config{ServerName: u.Hostname()})
-	}
 	c.nc = nc
-	c.br = bufio.NewReaderSize(nc, tcpHandshakeBuffer)
+	c.rc = newRTSPConn(nc, authenticatorFor(u), c.timeout, tcpHandshakeBuffer)
 	defer nc.Close()
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
@@ -129,8 +107,8 @@ func (s *RTSPSource) runTCP(ctx context.Context, u *base.URL, in RTPSink, stats 
 
 // handshake runs OPTIONS, DESCRIBE, SETUP for every track and PLAY.
 func (c *tcpClient) handshake(in RTPSink) ([]codec.Track, error) {
-	_, _ = c.request(base.Options, c.u, nil) // some cameras answer OPTIONS badly; DESCRIBE tells
-	res, err := c.request(base.Describe, c.u, base.Header{"Accept": base.HeaderValue{"application/sdp"}})
+	_, _ = c.rc.Do(base.Options, c.u, nil, nil) // some cameras answer OPTIONS badly; DESCRIBE tells
+	res, err := c.rc.Do(base.Describe, c.u, base.Header{"Accept": base.HeaderValue{"application/sdp"}}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +139,7 @@ func (c *tcpClient) handshake(in RTPSink) ([]codec.Track, error) {
 			Delivery:       ptr(headers.TransportDeliveryUnicast),
 			InterleavedIDs: &[2]int{2 * i, 2*i + 1},
 		}
-		res, err := c.request(base.Setup, mu, base.Header{"Transport": th.Marshal()})
+		res, err := c.rc.Do(base.Setup, mu, base.Header{"Transport": th.Marshal()}, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -175,7 +153,7 @@ func (c *tcpClient) handshake(in RTPSink) ([]codec.Track, error) {
 		}
 		c.channels[ch] = int16(i)
 	}
-	if _, err := c.request(base.Play, baseURL, base.Header{"Range": base.HeaderValue{"npt=0.000-"}}); err != nil {
+	if _, err := c.rc.Do(base.Play, baseURL, base.Header{"Range": base.HeaderValue{"npt=0.000-"}}, nil); err != nil {
 		return nil, err
 	}
 	return tracks, nil
@@ -207,118 +185,33 @@ func contentBase(sd *sdp.SessionDescription, res *base.Response, u *base.URL) (*
 	return u, nil
 }
 
-// request sends a request and reads its answer (before PLAY nothing else
-// arrives but answers), authenticating when asked, and following one fresh
-// nonce after a second 401.
-func (c *tcpClient) request(m base.Method, u *base.URL, h base.Header) (*base.Response, error) {
-	for attempt := 0; ; attempt++ {
-		res, err := c.roundTrip(m, u, h)
-		if err != nil {
-			return nil, requestError(string(m), err)
-		}
-		if res.StatusCode == base.StatusUnauthorized && c.auth.user != "" && attempt < 2 {
-			if c.auth.challenge(res) {
-				continue
-			}
-		}
-		if res.StatusCode != base.StatusOK {
-			return nil, &StatusError{Method: string(m), Code: int(res.StatusCode), Text: res.StatusMessage}
-		}
-		if v, ok := res.Header["Session"]; ok {
-			var sx headers.Session
-			if err := sx.Unmarshal(v); err == nil {
-				c.session = sx.Session
-				if sx.Timeout != nil && *sx.Timeout > 0 {
-					c.keep = time.Duration(*sx.Timeout) * time.Second * 8 / 10
-				}
-			}
-		}
-		return res, nil
-	}
-}
-
-func (c *tcpClient) roundTrip(m base.Method, u *base.URL, h base.Header) (*base.Response, error) {
-	cseq, err := c.send(m, u, h)
-	if err != nil {
-		return nil, err
-	}
-	c.nc.SetReadDeadline(time.Now().Add(c.timeout))
-	for {
-		var res base.Response
-		if b, err := c.br.Peek(1); err != nil {
-			return nil, err
-		} else if b[0] == base.InterleavedFrameMagicByte {
-			// media that raced the PLAY answer: drop it
-			var fr base.InterleavedFrame
-			if err := fr.Unmarshal(c.br); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err := res.Unmarshal(c.br); err != nil {
-			return nil, err
-		}
-		if v := res.Header["CSeq"]; len(v) == 1 && v[0] != strconv.Itoa(cseq) {
-			continue // an answer to an earlier keepalive
-		}
-		return &res, nil
-	}
-}
-
-// send writes one request; it returns its CSeq.
-func (c *tcpClient) send(m base.Method, u *base.URL, h base.Header) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.cseq++
-	req := &base.Request{Method: m, URL: u, Header: base.Header{}}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	req.Header["CSeq"] = base.HeaderValue{strconv.Itoa(c.cseq)}
-	req.Header["User-Agent"] = base.HeaderValue{"camrelay"}
-	if c.session != "" {
-		req.Header["Session"] = base.HeaderValue{c.session}
-	}
-	c.auth.apply(req)
-	b, err := req.Marshal()
-	if err != nil {
-		return 0, err
-	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
-	_, err = c.nc.Write(b)
-	return c.cseq, err
-}
-
 // keepAlive sends OPTIONS (the keepalive every RTSP server answers) and an
-// empty RTCP receiver report per track, at 80% of the session timeout.
+// empty RTCP receiver report per track, in one write, every 30 s or at 80%
+// of the session timeout when that is shorter.
 func (c *tcpClient) keepAlive(done <-chan struct{}, tracks int) {
-	t := time.NewTicker(min(c.keep, 30*time.Second))
+	t := time.NewTicker(c.rc.KeepAlivePeriod(30 * time.Second))
 	defer t.Stop()
-	rr := make([]byte, 4+8)
 	for {
 		select {
 		case <-done:
 			return
 		case <-t.C:
 		}
-		if _, err := c.send(base.Options, c.u, nil); err != nil {
+		b, err := c.rc.Marshal(base.Options, c.u, nil)
+		if err != nil {
 			return
 		}
-		c.wmu.Lock()
 		for ch, tr := range c.channels {
 			if tr < 0 || tr >= int16(tracks) {
 				continue
 			}
 			// '$', RTCP channel, length 8: RR with no report blocks.
-			rr[0], rr[1] = '$', byte(ch+1)
-			binary.BigEndian.PutUint16(rr[2:], 8)
-			rr[4], rr[5] = 0x80, 201
-			binary.BigEndian.PutUint16(rr[6:], 1)
-			binary.BigEndian.PutUint32(rr[8:], 0x63616d72) // "camr"
-			c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
-			c.nc.Write(rr)
+			b = append(b, '$', byte(ch+1), 0, 8, 0x80, 201, 0, 1)
+			b = binary.BigEndian.AppendUint32(b, 0x63616d72) // "camr"
 		}
-		c.wmu.Unlock()
+		if err := c.rc.Write(b); err != nil {
+			return
+		}
 	}
 }
 
@@ -332,8 +225,7 @@ func (c *tcpClient) readLoop(in RTPSink) error {
 	c.buf = make([]byte, tcpReadBuffer)
 	// Media that arrived with the PLAY answer is already in the handshake's
 	// reader.
-	c.w = copy(c.buf, c.peekBuffered())
-	c.br = nil
+	c.w = copy(c.buf, c.rc.Buffered())
 	if err := c.consume(in); err != nil {
 		return sessionReadError(err)
 	}
@@ -395,11 +287,6 @@ func (c *tcpClient) readRaw(rc syscall.RawConn, in RTPSink) error {
 		err = rerr
 	}
 	return sessionReadError(err)
-}
-
-func (c *tcpClient) peekBuffered() []byte {
-	b, _ := c.br.Peek(min(c.br.Buffered(), tcpReadBuffer))
-	return b
 }
 
 // refreshDeadline pushes the read deadline out. It costs a timer update, so
@@ -491,8 +378,12 @@ func (c *tcpClient) readMessage(b []byte) (int, error) {
 		if err := res.Unmarshal(br); err != nil {
 			return 0, err
 		}
-		if res.StatusCode == base.StatusSessionNotFound {
+		switch res.StatusCode {
+		case base.StatusSessionNotFound:
 			return 0, errors.New("the camera forgot the session (454)")
+		case base.StatusUnauthorized:
+			// The nonce expired: the next keepalive answers the new one.
+			c.rc.auth.Challenge(res.Header["WWW-Authenticate"])
 		}
 		return n, nil
 	}
@@ -502,11 +393,7 @@ func (c *tcpClient) readMessage(b []byte) (int, error) {
 	}
 	res := base.Response{StatusCode: base.StatusNotImplemented, Header: base.Header{"CSeq": req.Header["CSeq"]}}
 	out, _ := res.Marshal()
-	c.wmu.Lock()
-	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
-	_, err := c.nc.Write(out)
-	c.wmu.Unlock()
-	return n, err
+	return n, c.rc.Write(out)
 }
 
 // messageLen is the length of the RTSP message at the start of b (head and
@@ -574,51 +461,4 @@ func parseRTP(b []byte, p *rtp.Packet) bool {
 	p.SSRC = binary.BigEndian.Uint32(b[8:])
 	p.Payload = b[off:end]
 	return true
-}
-
-// clientAuth answers an RTSP server's challenges: Digest (with or without
-// qop, following a fresh nonce) or Basic.
-type clientAuth struct {
-	user, pass string
-	digest     digestAuth
-	basic      bool
-	active     bool
-}
-
-// challenge takes a 401 and reports whether the request is worth sending
-// again (credentials not tried yet, or a fresh nonce).
-func (a *clientAuth) challenge(res *base.Response) bool {
-	fresh := !a.active
-	a.digest.user, a.digest.pass = a.user, a.pass
-	had := a.digest.usedNonce
-	a.digest.onResponse(res)
-	if a.digest.chal != nil {
-		fresh = fresh || a.digest.chal.nonce != had
-	} else {
-		for _, v := range res.Header["WWW-Authenticate"] {
-			if strings.HasPrefix(strings.TrimSpace(v), "Basic") {
-				a.basic = true
-			}
-		}
-		if !a.basic {
-			return false
-		}
-	}
-	a.active = true
-	return fresh
-}
-
-func (a *clientAuth) apply(req *base.Request) {
-	if !a.active {
-		return
-	}
-	if a.digest.chal != nil {
-		a.digest.mu.Lock()
-		uri := req.URL.CloneWithoutCredentials().String()
-		req.Header["Authorization"] = base.HeaderValue{a.digest.answer(string(req.Method), uri)}
-		a.digest.usedNonce = a.digest.chal.nonce
-		a.digest.mu.Unlock()
-		return
-	}
-	req.Header["Authorization"] = base.HeaderValue{"Basic " + base64.StdEncoding.EncodeToString([]byte(a.user+":"+a.pass))}
 }

@@ -3,6 +3,8 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -10,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 
+	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/codec"
 )
 
@@ -91,7 +95,7 @@ func testTCPReadLoop(t *testing.T, viaReader bool) {
 	if viaReader {
 		nc = plainConn{cc} // hides SyscallConn: the path a TLS session takes
 	}
-	c := &tcpClient{nc: nc, br: bufio.NewReaderSize(nc, tcpHandshakeBuffer), stats: &SourceStats{}, timeout: 5 * time.Second}
+	c := &tcpClient{nc: nc, rc: newRTSPConn(nc, nil, 5*time.Second, tcpHandshakeBuffer), stats: &SourceStats{}, timeout: 5 * time.Second}
 	for i := range c.channels {
 		c.channels[i] = -1
 	}
@@ -203,7 +207,7 @@ func TestTCPReadLoopEndlessMessage(t *testing.T) {
 	cc, sc := loopbackPair(t)
 	defer cc.Close()
 	defer sc.Close()
-	c := &tcpClient{nc: cc, br: bufio.NewReader(cc), stats: &SourceStats{}, timeout: 5 * time.Second}
+	c := &tcpClient{nc: cc, rc: newRTSPConn(cc, nil, 5*time.Second, tcpHandshakeBuffer), stats: &SourceStats{}, timeout: 5 * time.Second}
 	go sc.Write([]byte("RTSP/1.0 200 OK\r\nX: " + strings.Repeat("a", 3*tcpReadBuffer)))
 	err := c.readLoop(&recordSink{})
 	if err == nil || !strings.Contains(err.Error(), "longer than") {
@@ -243,5 +247,106 @@ func BenchmarkTCPConsume(b *testing.B) {
 	}
 	if sink.n != 8*b.N {
 		b.Fatalf("%d packets for %d frames", sink.n, b.N)
+	}
+}
+
+// TestRTSPSourceAuth relays cameras that ask for Digest with qop="auth"
+// and rotate the nonce once after the first authenticated request, over
+// camrelay's TCP client (rtspConn) and gortsplib's (udp, auto).
+func TestRTSPSourceAuth(t *testing.T) {
+	const user, pass = "admin", "pw"
+	s := startCamsim(t,
+		camsim.CameraConfig{Path: "qop2", Clip: testClip, User: user, Pass: pass, Auth: camsim.AuthDigestQop, SecondChallenge: true},
+		camsim.CameraConfig{Path: "digest", Clip: testClip, User: user, Pass: pass, Auth: camsim.AuthDigest},
+		camsim.CameraConfig{Path: "basic", Clip: testClip, User: user, Pass: pass, Auth: camsim.AuthBasic},
+	)
+	for _, path := range []string{"qop2", "digest", "basic"} {
+		for _, tr := range []string{TransportTCP, TransportUDP, TransportAuto} {
+			t.Run(path+"/"+tr, func(t *testing.T) {
+				r := newMemRing()
+				src := &RTSPSource{URL: s.URL(path), Transport: tr, ReadTimeout: 5 * time.Second}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- src.Run(ctx, r) }()
+				deadline := time.After(10 * time.Second)
+				for {
+					r.mu.Lock()
+					n := len(r.pkts)
+					r.mu.Unlock()
+					if n >= 20 {
+						break
+					}
+					select {
+					case err := <-done:
+						cancel()
+						t.Fatalf("source ended: %v", err)
+					case <-deadline:
+						cancel()
+						<-done
+						t.Fatalf("%d packets in 10 s", n)
+					case <-r.Ready():
+					}
+				}
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatalf("source: %v", err)
+				}
+			})
+		}
+	}
+
+	// Wrong password over TCP: one 401 after the fresh nonce, no endless
+	// retries, no password in the error.
+	u := strings.Replace(s.URL("qop2"), ":pw@", ":wrong-pw@", 1)
+	err := (&RTSPSource{URL: u, Transport: TransportTCP, ReadTimeout: 5 * time.Second}).Run(context.Background(), newMemRing())
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != 401 || se.Method != "DESCRIBE" || strings.Contains(err.Error(), "wrong-pw") {
+		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// TestTCPKeepAlive: keepalives go at 80% of the session timeout, each an
+// OPTIONS with the session (and a new CSeq) followed by an empty RTCP
+// receiver report per track, in one write.
+func TestTCPKeepAlive(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cc, sc := loopbackPair(t)
+	defer cc.Close()
+	defer sc.Close()
+	u, _ := base.ParseURL("rtsp://127.0.0.1/cam")
+	c := &tcpClient{nc: cc, u: u, rc: newRTSPConn(cc, nil, 5*time.Second, tcpHandshakeBuffer), timeout: 5 * time.Second}
+	c.rc.noteSession(&base.Response{Header: base.Header{"Session": base.HeaderValue{"s1;timeout=1"}}})
+	for i := range c.channels {
+		c.channels[i] = -1
+	}
+	c.channels[0], c.channels[2] = 0, 1
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { c.keepAlive(done, 2) })
+	defer func() { close(done); wg.Wait() }()
+
+	sc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(sc)
+	start := time.Now()
+	for i := range 2 {
+		var req base.Request
+		if err := req.Unmarshal(br); err != nil {
+			t.Fatal(err)
+		}
+		if req.Method != base.Options || req.Header["Session"][0] != "s1" || req.Header["CSeq"][0] != fmt.Sprint(i+1) {
+			t.Fatalf("keepalive %d: %s %v", i, req.Method, req.Header)
+		}
+		for _, ch := range []int{1, 3} {
+			var f base.InterleavedFrame
+			if err := f.Unmarshal(br); err != nil {
+				t.Fatal(err)
+			}
+			if f.Channel != ch || len(f.Payload) != 8 || f.Payload[1] != 201 {
+				t.Fatalf("receiver report on channel %d: % x", f.Channel, f.Payload)
+			}
+		}
+	}
+	if el := time.Since(start); el < 1500*time.Millisecond {
+		t.Fatalf("two keepalives in %v, want one per 800 ms", el)
 	}
 }
