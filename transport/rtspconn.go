@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"net"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -42,19 +43,11 @@ const userAgent = "camrelay"
 // them, and once more for a fresh nonce.
 const maxAuthTries = 3
 
-// dialRTSP connects to an RTSP server: TCP to u's host (port 554 by default,
-// 322 for rtsps), TLS for rtsps.
+// dialRTSP connects to an RTSP server: TCP to u's host (the registry's
+// default port when it has none: 554, 322 for rtsps), TLS for rtsps.
 func dialRTSP(ctx context.Context, u *base.URL, timeout time.Duration) (net.Conn, error) {
-	host := u.Host
-	if u.Port() == "" {
-		port := "554"
-		if u.Scheme == "rtsps" {
-			port = "322"
-		}
-		host = net.JoinHostPort(u.Hostname(), port)
-	}
 	d := net.Dialer{Timeout: timeout}
-	nc, err := d.DialContext(ctx, "tcp", host)
+	nc, err := d.DialContext(ctx, "tcp", HostPort((*url.URL)(u)))
 	if err != nil {
 		return nil, err
 	}
