@@ -351,7 +351,7 @@ func TestAnonymousPublishingRefused(t *testing.T) {
 	}
 }
 
-// Camera quirks from the field (DESIGN.md): each camera is relayed and the
+// Camera quirks seen in the field: each camera is relayed and the
 // reader at MediaMTX gets a decodable picture of the right size.
 func TestCameraQuirks(t *testing.T) {
 	e := newEnv(t, mtxtest.Config{})

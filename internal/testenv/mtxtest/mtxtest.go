@@ -168,8 +168,8 @@ type Config struct {
 // WebRTCLoopback is Config.Extra for MediaMTX's WebRTC server (WHEP) on
 // loopback only: HTTP on httpPort, ICE over UDP on udpPort, 127.0.0.1 as the
 // only host candidate, no STUN servers. Its mDNS cannot be switched off:
-// callers run it in a loopback-only network namespace (DESIGN.md, "Network
-// hygiene").
+// callers run it in a loopback-only network namespace, so that nothing
+// leaves the machine.
 func WebRTCLoopback(httpPort, udpPort int) string {
 	return fmt.Sprintf(`webrtc: yes
 webrtcAddress: 127.0.0.1:%d
