@@ -57,6 +57,9 @@ func (a *App) edited(ctx context.Context, f func(e *config.CameraEditor) error) 
 // AddCamera adds a camera, starts it and saves it in the configuration
 // file.
 func (a *App) AddCamera(ctx context.Context, c config.Camera) error {
+	if err := c.CheckLiteral(); err != nil {
+		return &InvalidError{Err: err}
+	}
 	if _, ok := a.Config().Camera(c.Name); ok {
 		return ErrExists
 	}
@@ -65,6 +68,9 @@ func (a *App) AddCamera(ctx context.Context, c config.Camera) error {
 
 // ReplaceCamera replaces a camera's settings; only that camera restarts.
 func (a *App) ReplaceCamera(ctx context.Context, name string, c config.Camera) error {
+	if err := c.CheckLiteral(); err != nil {
+		return &InvalidError{Err: err}
+	}
 	if c.Name == "" {
 		c.Name = name
 	}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,7 +104,26 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	s.mux = mux
-	return secure(mux)
+	return secure(canonical(mux))
+}
+
+// canonical refuses request paths that are not in their clean form
+// (/v1/cameras/a/../b, //, /./) instead of letting the mux redirect them
+// to the cleaned path: a client that follows a redirect with its method
+// would change or delete another camera.
+func canonical(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		clean := path.Clean(p)
+		if strings.HasSuffix(p, "/") && clean != "/" {
+			clean += "/"
+		}
+		if p != clean {
+			writeError(w, http.StatusBadRequest, "the request path has empty, \".\" or \"..\" segments")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // secure adds the headers every answer carries and recovers from panics:

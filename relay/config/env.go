@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -135,4 +137,33 @@ func escapeUserinfo(s string) string {
 		fmt.Fprintf(&b, "%%%02X", c)
 	}
 	return b.String()
+}
+
+// CheckLiteral refuses a camera that arrived through the API with a ${ in
+// any of its values: only the file an operator wrote is expanded, so that
+// nobody with API access can read the process environment through a
+// camera's URL or path. The error names the field, never the value.
+func (c Camera) CheckLiteral() error {
+	var errs []error
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			f := v.Field(i)
+			switch f.Kind() {
+			case reflect.String:
+				if strings.Contains(f.String(), "${") {
+					errs = append(errs, fmt.Errorf("%s%s: ${...} is expanded only in the configuration file, not in values sent to the API", prefix, name))
+				}
+			case reflect.Struct:
+				walk(prefix+name+".", f)
+			}
+		}
+	}
+	walk("", reflect.ValueOf(c))
+	return errors.Join(errs...)
 }

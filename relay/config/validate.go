@@ -31,6 +31,14 @@ func ValidPathName(name string) error {
 	case !rePathName.MatchString(name):
 		return errors.New("may contain only letters, digits, underscore, minus, slash, dot, tilde and colon")
 	}
+	// "." and ".." segments and empty ones ("a//b") are names that URL
+	// paths clean into other names: /v1/cameras/a/../b would be camera b.
+	for seg := range strings.SplitSeq(name, "/") {
+		switch seg {
+		case "", ".", "..":
+			return fmt.Errorf("must not contain an empty, \".\" or \"..\" segment between slashes")
+		}
+	}
 	return nil
 }
 
