@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/camrelay/camrelay/relay/internal/atomicfile"
+	"github.com/camrelay/camrelay/transport"
 )
 
 // ErrNoCamera and ErrDuplicate are returned by a CameraEditor's edits.
@@ -54,10 +56,43 @@ func EditCameras(path string, lookup func(string) (string, bool), caps Caps, edi
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
+	mode := atomicfile.ModeOf(path, 0o600)
+	if holdsCredential(buf.Bytes()) {
+		mode &= 0o600 // a password in clear is for the owner's eyes only
+	}
+	if err := atomicfile.Write(path, buf.Bytes(), mode); err != nil {
 		return nil, fmt.Errorf("saving %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// holdsCredential reports whether a configuration, as written (${VAR}
+// placeholders not expanded), holds a credential in clear: a password, a
+// user name standing alone or a secret query value in a camera's source or
+// output, as API edits write them.
+func holdsCredential(raw []byte) bool {
+	var c struct {
+		Output  string `yaml:"output"`
+		Cameras []struct {
+			Source string `yaml:"source"`
+			Output string `yaml:"output"`
+		} `yaml:"cameras"`
+	}
+	if yaml.Unmarshal(raw, &c) != nil {
+		return true // cannot tell: assume the worst
+	}
+	urls := []string{c.Output}
+	for _, cam := range c.Cameras {
+		urls = append(urls, cam.Source, cam.Output)
+	}
+	for _, u := range urls {
+		for _, secret := range transport.Secrets(u) {
+			if !strings.Contains(secret, "${") && !strings.Contains(secret, "$%7B") && !strings.Contains(secret, "%24%7B") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // camerasNode finds (or appends) the cameras: sequence of the root mapping.
@@ -144,8 +179,8 @@ func (e *CameraEditor) Remove(name string) error {
 	return nil
 }
 
-// WriteFileAtomic replaces path with data the way EditCameras saves the
-// configuration (the file keeps its mode; a new one gets 0600).
+// WriteFileAtomic replaces path with data atomically; the file keeps its
+// mode (a new one gets 0600).
 func WriteFileAtomic(path string, data []byte) error {
 	return atomicfile.Write(path, data, atomicfile.ModeOf(path, 0o600))
 }

@@ -96,3 +96,34 @@ func TestEditCamerasOnEmptyFile(t *testing.T) {
 		t.Fatalf("%v %v", cfg, err)
 	}
 }
+
+// Issue 15, reliability 6: a password posted as a literal makes the
+// configuration file 0600 when camrelay writes it; placeholders alone leave
+// the operator's mode alone.
+func TestEditCamerasProtectsWrittenCredentials(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "camrelay.yml")
+	os.WriteFile(path, []byte("output: rtsp://relay:${RELAY_PASS}@h/{path}\n"), 0o644)
+	lookup := env(map[string]string{"RELAY_PASS": "x", "CAM_PASS": "y"})
+	if _, err := EditCameras(path, lookup, Caps{}, func(e *CameraEditor) error {
+		return e.Add(Camera{Name: "a", Source: "rtsp://admin:${CAM_PASS}@h/a"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
+		t.Errorf("placeholders only: mode %v, want the operator's 0644", st.Mode().Perm())
+	}
+	for _, c := range []Camera{
+		{Name: "b", Source: "rtsp://admin:literal-pw@h/b"},
+		{Name: "c", Source: "rtsp://TOKEN@h/c"},
+		{Name: "d", Source: "rtsp://h/d?apikey=k3y"},
+	} {
+		path := filepath.Join(t.TempDir(), "camrelay.yml") // a fresh file: only c's credential in it
+		os.WriteFile(path, []byte("output: rtsp://relay:${RELAY_PASS}@h/{path}\n"), 0o644)
+		if _, err := EditCameras(path, lookup, Caps{}, func(e *CameraEditor) error { return e.Add(c) }); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+			t.Errorf("camera %s written with a credential: mode %v, want 0600", c.Source, st.Mode().Perm())
+		}
+	}
+}
