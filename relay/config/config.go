@@ -255,16 +255,27 @@ func Parse(b []byte, lookup func(string) (string, bool), caps Caps) (*Config, er
 	c := Config{caps: caps}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	// An empty document decodes as io.EOF: a valid file with no cameras.
+	// Every problem is reported, not the first: unknown keys and bad types
+	// (a *yaml.TypeError: the decoder went on with the rest) are listed with
+	// what validation finds. A syntax error leaves nothing to validate. An
+	// empty document decodes as io.EOF: a valid file with no cameras.
+	var errs []error
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, yamlError(err)
+		}
+		errs = append(errs, yamlError(err))
 	}
 	if err := c.expand(lookup); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &c, nil
 }

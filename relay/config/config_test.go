@@ -156,3 +156,17 @@ func TestTranscodeSettings(t *testing.T) {
 		}
 	}
 }
+
+// Issue 15, reliability 4: two problems on one camera, an unknown key and
+// a bad value, are both reported.
+func TestEveryProblemReported(t *testing.T) {
+	_, err := Parse([]byte("output: rtsp://h/{path}\ncameras:\n  - name: lobby\n    source: rtsp://h/x\n    bogus_key: 1\n    transport: tpc\n"), env(nil), Caps{})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{`field bogus_key not found`, `camera "lobby": transport: must be tcp, udp or auto, not "tpc"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
