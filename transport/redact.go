@@ -2,8 +2,10 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // RedactURL returns u with its credentials replaced by "***": the password
@@ -106,7 +108,9 @@ func (e *scrubbed) Error() string { return e.msg }
 func (e *scrubbed) Unwrap() error { return e.err }
 
 // Scrub returns err with every secret found in the given URLs, and every URL
-// with credentials, removed from its text.
+// with credentials, removed from its text; bytes that are not printable
+// text (what a garbage server sends) are quoted and the text is cut at
+// maxErrorText, so that logs and status stay readable.
 func Scrub(err error, urls ...string) error {
 	if err == nil {
 		return nil
@@ -118,7 +122,7 @@ func Scrub(err error, urls ...string) error {
 			msg = strings.ReplaceAll(msg, s, "***")
 		}
 	}
-	msg = redactURLsIn(msg)
+	msg = printable(redactURLsIn(msg), maxErrorText)
 	if msg == orig {
 		return err
 	}
@@ -154,4 +158,36 @@ func redactURLsIn(s string) string {
 
 func isSchemeByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'
+}
+
+// maxErrorText bounds the text of an error in logs and status.
+const maxErrorText = 512
+
+// printable quotes control characters and invalid UTF-8 of s as \xNN and
+// cuts it at max bytes.
+func printable(s string, max int) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || (r < 0x20 && r != '\t') || r == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean && len(s) <= max {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < max; {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || (r < 0x20 && r != '\t') || r == 0x7f {
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+		if b.Len() >= max && i < len(s) {
+			fmt.Fprintf(&b, "... (%d bytes more)", len(s)-i)
+		}
+	}
+	return b.String()
 }

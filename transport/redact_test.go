@@ -61,3 +61,24 @@ func TestScrubFreeText(t *testing.T) {
 		}
 	}
 }
+
+// Issue 15, reliability 5: what a garbage server sends reaches logs and
+// status quoted and cut short.
+func TestScrubQuotesAndTruncatesGarbage(t *testing.T) {
+	garbage := "bad answer: " + strings.Repeat("\x00\x01\xfe\x1b[31m", 300)
+	got := Scrub(errors.New(garbage)).Error()
+	if len(got) > maxErrorText+64 {
+		t.Errorf("%d bytes of error text, want about %d", len(got), maxErrorText)
+	}
+	for _, r := range got {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			t.Fatalf("raw control or invalid byte %q left in %q", r, got)
+		}
+	}
+	if !strings.HasPrefix(got, `bad answer: \x00\x01\xfe\x1b[31m`) || !strings.Contains(got, "bytes more)") {
+		t.Errorf("garbage not quoted and cut: %q", got)
+	}
+	if ok := errors.New("connection refused"); Scrub(ok) != ok {
+		t.Error("a clean short error should come back unchanged")
+	}
+}
