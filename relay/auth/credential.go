@@ -82,11 +82,8 @@ func HashArgon2id(password string) (Credential, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	p := phc{memory: argonMemory, time: argonTime, threads: argonThreads, salt: salt}
-	p.hash = p.deriveLen(password, argonKeyLen)
-	enc := base64.RawStdEncoding
-	return Credential(fmt.Sprintf("argon2:$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.memory, p.time, p.threads, enc.EncodeToString(p.salt), enc.EncodeToString(p.hash))), nil
+	pp := phcParams{variant: "argon2id", memory: argonMemory, time: argonTime, threads: argonThreads, keyLen: argonKeyLen}
+	return pp.hash(password, salt), nil
 }
 
 type phc struct {

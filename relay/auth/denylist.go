@@ -164,12 +164,6 @@ func (d *denyList) pruneLocked(now time.Time) bool {
 	return changed
 }
 
-func (d *denyList) len() int {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return len(d.tokens) + len(d.users)
-}
-
 // saveLocked writes the file, sorted so that it diffs well. The change stays
 // in memory even when writing fails: a revocation must hold at least until
 // the process ends.

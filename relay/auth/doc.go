@@ -46,7 +46,10 @@
 // a token longer than 1024 bytes in ?jwt= instead. ffmpeg (5.1) keeps only
 // 127 bytes of a URL's credentials, so ffmpeg clients must use ?jwt=.
 //
-// Verify accepts a token only if: it is at most 8 KiB; three parts of
+// Tokens are signed, and their signatures and exp/nbf checked, by
+// github.com/golang-jwt/jwt/v5 (what MediaMTX verifies with); camrelay's
+// own checks on the header and claims run around it. Verify accepts a
+// token only if: it is at most 8 KiB; three parts of
 // unpadded base64url; the header has alg, kid and optionally typ "JWT" and
 // nothing else; alg is the algorithm of the published key kid names (never
 // none, never HS*); the signature verifies; the claims are exactly those
@@ -65,8 +68,8 @@
 // has gets 403; a bad body 400, 413 or 415. Users need argon2 hashes; an
 // unknown user is checked against a dummy hash with the parameters most
 // users have, so that both take the same time. Per client address (IPv6 by
-// /64) a token bucket (10, then one per 6 s) answers 429 with Retry-After;
-// the limiter tracks at most 10000 clients. At most GOMAXPROCS password
+// /64) a token bucket (golang.org/x/time/rate: 10, then one per 6 s)
+// answers 429 with Retry-After; the limiter tracks at most 10000 clients. At most GOMAXPROCS password
 // checks run at once (503 after 5 s of waiting). Browsers may call from
 // AllowedOrigins only (their origin echoed, never "*", no credentials
 // mode). Every answer carries nosniff, DENY framing, a none CSP, no-referrer,

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Defaults of IssuerOptions.
@@ -90,6 +93,10 @@ type Issuer struct {
 
 	deny *denyList
 
+	// parsers verify with golang-jwt: [alg][0] signature only, [alg][1]
+	// with exp and nbf too. Each accepts only its own algorithm.
+	parsers map[Algorithm][2]*jwt.Parser
+
 	// createdOnLoad: NewIssuer made a new key, which verifiers have not
 	// seen yet; Start calls OnRotate once.
 	createdOnLoad bool
@@ -165,6 +172,14 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	}
 	d.readOnly = o.ReadOnly
 	is.deny = d
+	is.parsers = map[Algorithm][2]*jwt.Parser{}
+	for _, alg := range []Algorithm{EdDSA, RS256} {
+		opts := []jwt.ParserOption{jwt.WithValidMethods([]string{string(alg)}), jwt.WithStrictDecoding()}
+		is.parsers[alg] = [2]*jwt.Parser{
+			jwt.NewParser(append(opts, jwt.WithoutClaimsValidation())...),
+			jwt.NewParser(append(opts, jwt.WithExpirationRequired(), jwt.WithLeeway(o.Leeway), jwt.WithTimeFunc(o.Now))...),
+		}
+	}
 	return is, nil
 }
 
@@ -314,7 +329,7 @@ func (is *Issuer) mintWith(k *signingKey, req MintRequest) (string, Claims, erro
 	if cut := is.deny.cutoff(req.Subject); c.IssuedAt.Before(cut) {
 		c.IssuedAt = cut
 	}
-	tok, err := encodeToken(k, c, is.o.ClaimKey)
+	tok, err := signToken(k, c, is.o.ClaimKey)
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("auth: mint: %w", err)
 	}
@@ -340,24 +355,18 @@ func newJTI() string {
 	return b64(b)
 }
 
-// Verify checks a token completely: form, algorithm (that of the key the kid
-// names; never none or HS*), signature, claims (strictly), exp and nbf with
-// the leeway, iat not in the future, and the deny list.
+// Verify checks a token completely: form and header (checkHeader), the
+// algorithm (that of the key the kid names; never none or HS*), the
+// signature, claims (strictly, decodeClaims), exp and nbf with the leeway,
+// iat not in the future, and the deny list.
 func (is *Issuer) Verify(token string) (Claims, error) {
-	c, err := is.verifySignature(token)
+	c, err := is.parse(token, true)
 	if err != nil {
 		return Claims{}, err
 	}
-	now := is.o.Now()
-	lw := is.o.Leeway
-	switch {
-	case !now.Before(c.Expiry.Add(lw)):
-		return Claims{}, fmt.Errorf("%w at %s", ErrExpired, c.Expiry.UTC().Format(time.RFC3339))
-	case c.NotBefore.After(now.Add(lw)):
-		return Claims{}, fmt.Errorf("%w before %s", ErrNotYetValid, c.NotBefore.UTC().Format(time.RFC3339))
-	case c.IssuedAt.After(now.Add(max(lw, time.Second))):
-		// At least a second: Mint moves iat up to a whole-second cut-off
-		// after RevokeUser.
+	// At least a second: Mint moves iat up to a whole-second cut-off after
+	// RevokeUser.
+	if c.IssuedAt.After(is.o.Now().Add(max(is.o.Leeway, time.Second))) {
 		return Claims{}, fmt.Errorf("%w: iat is in the future", ErrClaims)
 	}
 	if err := is.deny.check(c); err != nil {
@@ -366,41 +375,77 @@ func (is *Issuer) Verify(token string) (Claims, error) {
 	return c, nil
 }
 
-// verifySignature checks everything but time and revocation.
-func (is *Issuer) verifySignature(token string) (Claims, error) {
-	raw, err := parseCompact(token)
-	if err != nil {
+// parse checks the form and the header, then has golang-jwt verify the signature with
+// the key the kid names (and, with validate, exp and nbf), and reads the
+// claims strictly. It leaves iat and revocation to Verify.
+func (is *Issuer) parse(token string, validate bool) (Claims, error) {
+	// The header of a token camrelay signed is known byte for byte: such a
+	// header needs no decoding. Any other goes through checkHeader.
+	if err := checkShape(token); err != nil {
 		return Claims{}, err
 	}
-	alg := Algorithm(raw.header.Alg)
-	if !alg.Valid() {
-		return Claims{}, fmt.Errorf("%w: %q", ErrAlgorithm, raw.header.Alg)
-	}
-	k := is.publishedKey(raw.header.Kid)
+	seg, _, _ := strings.Cut(token, ".")
+	k := is.publishedKey(func(k *signingKey) bool { return k.header == seg })
 	if k == nil {
-		return Claims{}, ErrUnknownKey
+		alg, kid, err := checkHeader(token)
+		if err != nil {
+			return Claims{}, err
+		}
+		if !alg.Valid() {
+			return Claims{}, fmt.Errorf("%w: %q", ErrAlgorithm, alg)
+		}
+		if k = is.publishedKey(func(k *signingKey) bool { return k.kid == kid }); k == nil {
+			return Claims{}, ErrUnknownKey
+		}
+		if k.alg != alg {
+			return Claims{}, fmt.Errorf("%w: %s for a %s key", ErrAlgorithm, alg, k.alg)
+		}
 	}
-	if k.alg != alg {
-		return Claims{}, fmt.Errorf("%w: %s for a %s key", ErrAlgorithm, alg, k.alg)
+	p := is.parsers[k.alg][0]
+	if validate {
+		p = is.parsers[k.alg][1]
 	}
-	if len(raw.sig) == 0 || !k.verify(raw.input, raw.sig) {
+	tc := &jwtClaims{claimKey: is.o.ClaimKey}
+	_, err := p.ParseWithClaims(token, tc, func(t *jwt.Token) (any, error) {
+		if t.Header["kid"] != k.kid {
+			return nil, ErrUnknownKey
+		}
+		return k.pub, nil
+	})
+	var syntaxErr *json.SyntaxError
+	switch {
+	case err == nil && tc.err == nil:
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return Claims{}, ErrSignature
+	case errors.As(err, &syntaxErr):
+		// Only the payload can be bad JSON here: checkHeader read the
+		// header. golang-jwt decodes it before checking the signature.
+		return Claims{}, fmt.Errorf("%w: %v", ErrClaims, syntaxErr)
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	case errors.Is(err, ErrUnknownKey):
+		return Claims{}, ErrUnknownKey
+	case tc.err != nil:
+		return Claims{}, tc.err
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Claims{}, fmt.Errorf("%w at %s", ErrExpired, tc.c.Expiry.UTC().Format(time.RFC3339))
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return Claims{}, fmt.Errorf("%w before %s", ErrNotYetValid, tc.c.NotBefore.UTC().Format(time.RFC3339))
+	default:
+		return Claims{}, fmt.Errorf("%w: %v", ErrClaims, err)
 	}
-	c, err := decodeClaims(raw.payload, is.o.ClaimKey)
-	if err != nil {
-		return Claims{}, err
-	}
+	c := tc.c
 	c.KeyID, c.Algorithm = k.kid, k.alg
 	return c, nil
 }
 
-// publishedKey finds a key by kid among those still published.
-func (is *Issuer) publishedKey(kid string) *signingKey {
+// publishedKey finds a key among those still published.
+func (is *Issuer) publishedKey(match func(*signingKey) bool) *signingKey {
 	now := is.o.Now()
 	is.mu.RLock()
 	defer is.mu.RUnlock()
 	for _, k := range is.keys {
-		if k.kid == kid && (k.dropAfter.IsZero() || now.Before(k.dropAfter)) {
+		if match(k) && (k.dropAfter.IsZero() || now.Before(k.dropAfter)) {
 			return k
 		}
 	}
@@ -547,7 +592,7 @@ func (is *Issuer) RevokeToken(token string) (Claims, error) {
 	if is.o.ReadOnly {
 		return Claims{}, errors.New("auth: revoke: the issuer is read-only")
 	}
-	c, err := is.verifySignature(token)
+	c, err := is.parse(token, false)
 	if err != nil {
 		return Claims{}, err
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Errors of Verify, to test with errors.Is. The text of a wrapping error
@@ -60,131 +62,142 @@ func (c Claims) Allows(action, path string) bool { return c.Permissions.Allows(a
 // TTL is the token's lifetime.
 func (c Claims) TTL() time.Duration { return c.Expiry.Sub(c.IssuedAt) }
 
-type jwtHeader struct {
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
-	Typ string `json:"typ,omitempty"`
+// method is the golang-jwt signing method of a.
+func (a Algorithm) method() jwt.SigningMethod {
+	switch a {
+	case EdDSA:
+		return jwt.SigningMethodEdDSA
+	case RS256:
+		return jwt.SigningMethodRS256
+	}
+	return nil
 }
 
-// encodeToken signs claims with k. Members are written in a fixed order, and
-// dates as integer seconds (NumericDate).
-func encodeToken(k *signingKey, c Claims, claimKey string) (string, error) {
-	hdr, err := json.Marshal(jwtHeader{Alg: string(k.alg), Kid: k.kid, Typ: "JWT"})
-	if err != nil {
-		return "", err
-	}
+// jwtClaims carries Claims through golang-jwt: it writes the payload in a
+// fixed order with dates as integer seconds (NumericDate), and reads it with
+// decodeClaims. A payload that decodeClaims refuses is not an error of
+// UnmarshalJSON (golang-jwt decodes the payload before it checks the
+// signature): the error is kept and reported once the signature is good.
+type jwtClaims struct {
+	c        Claims
+	claimKey string
+	err      error
+}
+
+var _ jwt.Claims = (*jwtClaims)(nil)
+
+func (t *jwtClaims) MarshalJSON() ([]byte, error) {
+	c := t.c
 	perms := c.Permissions
 	if perms == nil {
 		perms = Permissions{}
 	}
-	var p bytes.Buffer
-	p.WriteByte('{')
-	member := func(name string, v any) error {
-		if p.Len() > 1 {
-			p.WriteByte(',')
-		}
-		kb, err := json.Marshal(name)
-		if err != nil {
-			return err
-		}
-		vb, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		p.Write(kb)
-		p.WriteByte(':')
-		p.Write(vb)
-		return nil
-	}
-	for _, m := range []struct {
-		k string
-		v any
-	}{
-		{"sub", c.Subject}, {"iat", c.IssuedAt.Unix()}, {"nbf", c.NotBefore.Unix()},
-		{"exp", c.Expiry.Unix()}, {"jti", c.ID}, {claimKey, perms},
-	} {
-		if err := member(m.k, m.v); err != nil {
-			return "", err
-		}
-	}
-	p.WriteByte('}')
-	return signCompact(k, hdr, p.Bytes())
-}
-
-// signCompact builds header.payload.signature.
-func signCompact(k *signingKey, header, payload []byte) (string, error) {
-	enc := base64.RawURLEncoding
-	input := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
-	sig, err := k.sign([]byte(input))
+	sub, err := json.Marshal(c.Subject)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return input + "." + enc.EncodeToString(sig), nil
+	jti, err := json.Marshal(c.ID)
+	if err != nil {
+		return nil, err
+	}
+	key, err := json.Marshal(t.claimKey)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := json.Marshal(perms)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 64+len(sub)+len(jti)+len(key)+len(ps))
+	b = append(append(b, `{"sub":`...), sub...)
+	b = strconv.AppendInt(append(b, `,"iat":`...), c.IssuedAt.Unix(), 10)
+	b = strconv.AppendInt(append(b, `,"nbf":`...), c.NotBefore.Unix(), 10)
+	b = strconv.AppendInt(append(b, `,"exp":`...), c.Expiry.Unix(), 10)
+	b = append(append(b, `,"jti":`...), jti...)
+	b = append(append(append(append(b, ','), key...), ':'), ps...)
+	return append(b, '}'), nil
 }
 
-// rawToken is a token split and decoded, not yet verified.
-type rawToken struct {
-	header  jwtHeader
-	payload []byte
-	input   []byte // header.payload as sent: what the signature covers
-	sig     []byte
+func (t *jwtClaims) UnmarshalJSON(data []byte) error {
+	t.c, t.err = decodeClaims(data, t.claimKey)
+	return nil
 }
 
-// parseCompact splits a compact JWS and decodes its header strictly: base64url
-// without padding, a header with alg, kid and optionally typ "JWT", nothing
-// else (no crit, jku, x5u, jwk: camrelay never uses them and refuses what it
-// does not understand).
-func parseCompact(token string) (rawToken, error) {
-	var t rawToken
-	if len(token) > MaxTokenLen {
-		return t, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenLen)
+func (t *jwtClaims) date(d time.Time) (*jwt.NumericDate, error) {
+	if t.err != nil {
+		return nil, t.err
 	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return t, fmt.Errorf("%w: want three dot-separated parts", ErrMalformed)
+	return jwt.NewNumericDate(d), nil
+}
+
+func (t *jwtClaims) GetExpirationTime() (*jwt.NumericDate, error) { return t.date(t.c.Expiry) }
+func (t *jwtClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return t.date(t.c.IssuedAt) }
+func (t *jwtClaims) GetNotBefore() (*jwt.NumericDate, error)      { return t.date(t.c.NotBefore) }
+func (t *jwtClaims) GetIssuer() (string, error)                   { return "", t.err }
+func (t *jwtClaims) GetSubject() (string, error)                  { return t.c.Subject, t.err }
+func (t *jwtClaims) GetAudience() (jwt.ClaimStrings, error)       { return nil, t.err }
+
+// signToken signs claims with k: header alg, kid and typ JWT.
+func signToken(k *signingKey, c Claims, claimKey string) (string, error) {
+	tok := jwt.NewWithClaims(k.alg.method(), &jwtClaims{c: c, claimKey: claimKey})
+	tok.Header["kid"] = k.kid
+	return tok.SignedString(k.priv)
+}
+
+// checkShape is the first of camrelay's checks, before any decoding: at
+// most MaxTokenLen bytes, three parts, a payload.
+func checkShape(token string) error {
+	switch {
+	case len(token) > MaxTokenLen:
+		return fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenLen)
+	case strings.Count(token, ".") != 2:
+		return fmt.Errorf("%w: want three dot-separated parts", ErrMalformed)
+	case strings.Contains(token, ".."):
+		return fmt.Errorf("%w: empty payload", ErrMalformed)
 	}
-	enc := base64.RawURLEncoding.Strict()
-	hdr, err := enc.DecodeString(parts[0])
+	return nil
+}
+
+// checkHeader is camrelay's pass over the header of a compact JWS before
+// golang-jwt sees it: base64url without padding, holding alg, kid and
+// optionally typ "JWT", all strings, nothing else (no crit, jku, x5u, x5c,
+// jwk: camrelay never uses them and refuses what it does not understand),
+// no member twice. It returns alg and kid.
+func checkHeader(token string) (alg Algorithm, kid string, err error) {
+	seg, _, _ := strings.Cut(token, ".")
+	hdr, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	if err != nil || len(hdr) == 0 {
-		return t, fmt.Errorf("%w: header is not base64url", ErrMalformed)
-	}
-	if t.payload, err = enc.DecodeString(parts[1]); err != nil || len(t.payload) == 0 {
-		return t, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
-	}
-	if t.sig, err = enc.DecodeString(parts[2]); err != nil {
-		return t, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
+		return "", "", fmt.Errorf("%w: header is not base64url", ErrMalformed)
 	}
 	members, err := strictObject(hdr)
 	if err != nil {
-		return t, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+		return "", "", fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
 	for name, raw := range members {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return t, fmt.Errorf("%w: header %q is not a string", ErrMalformed, name)
+			return "", "", fmt.Errorf("%w: header %q is not a string", ErrMalformed, name)
 		}
 		switch name {
 		case "alg":
-			t.header.Alg = s
+			alg = Algorithm(s)
 		case "kid":
-			t.header.Kid = s
+			kid = s
 		case "typ":
 			if s != "JWT" {
-				return t, fmt.Errorf("%w: header typ %q", ErrMalformed, s)
+				return "", "", fmt.Errorf("%w: header typ %q", ErrMalformed, s)
 			}
-			t.header.Typ = s
 		default:
-			return t, fmt.Errorf("%w: header member %q not allowed", ErrMalformed, name)
+			return "", "", fmt.Errorf("%w: header member %q not allowed", ErrMalformed, name)
 		}
 	}
-	if t.header.Alg == "" {
-		return t, fmt.Errorf("%w: header has no alg", ErrMalformed)
+	if alg == "" {
+		return "", "", fmt.Errorf("%w: header has no alg", ErrMalformed)
 	}
-	if t.header.Kid == "" {
-		return t, fmt.Errorf("%w: header has no kid", ErrUnknownKey)
+	if kid == "" {
+		return "", "", fmt.Errorf("%w: header has no kid", ErrUnknownKey)
 	}
-	t.input = []byte(token[:len(parts[0])+1+len(parts[1])])
-	return t, nil
+	return alg, kid, nil
 }
 
 // decodeClaims reads a payload strictly: exactly sub, iat, nbf, exp, jti and

@@ -52,6 +52,9 @@ type signingKey struct {
 	retired   time.Time
 	dropAfter time.Time
 	jwk       jwk // public JWK, precomputed
+	// header is the encoded JWS header camrelay writes for this key, to
+	// recognise it without decoding.
+	header string
 }
 
 func generateKey(alg Algorithm, rsaBits int, now time.Time) (*signingKey, error) {
@@ -102,6 +105,12 @@ func newSigningKey(alg Algorithm, priv crypto.Signer, created time.Time) (*signi
 	}
 	k.kid = k.jwk.thumbprint()
 	k.jwk.Kid, k.jwk.Alg, k.jwk.Use = k.kid, string(alg), "sig"
+	// What golang-jwt writes: its header map, marshalled (keys sorted).
+	hdr, err := json.Marshal(map[string]string{"alg": string(alg), "kid": k.kid, "typ": "JWT"})
+	if err != nil {
+		return nil, err
+	}
+	k.header = b64(hdr)
 	return k, nil
 }
 
@@ -131,29 +140,6 @@ func (j jwk) thumbprint() string {
 	}
 	sum := sha256.Sum256([]byte(canon))
 	return b64(sum[:])
-}
-
-func (k *signingKey) sign(signingInput []byte) ([]byte, error) {
-	switch k.alg {
-	case EdDSA:
-		return ed25519.Sign(k.priv.(ed25519.PrivateKey), signingInput), nil
-	case RS256:
-		sum := sha256.Sum256(signingInput)
-		return rsa.SignPKCS1v15(nil, k.priv.(*rsa.PrivateKey), crypto.SHA256, sum[:])
-	}
-	return nil, fmt.Errorf("unsupported algorithm %q", k.alg)
-}
-
-func (k *signingKey) verify(signingInput, sig []byte) bool {
-	switch k.alg {
-	case EdDSA:
-		pub := k.pub.(ed25519.PublicKey)
-		return len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, signingInput, sig)
-	case RS256:
-		sum := sha256.Sum256(signingInput)
-		return rsa.VerifyPKCS1v15(k.pub.(*rsa.PublicKey), crypto.SHA256, sum[:], sig) == nil
-	}
-	return false
 }
 
 // keyFileVersion is the format of the key file; see doc.go.

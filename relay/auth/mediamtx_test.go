@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/camrelay/camrelay/bench/camsim"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay/ring"
 	"github.com/camrelay/camrelay/transport"
 	"github.com/camrelay/camrelay/transport/mediamtx"
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
 )
 
 // These tests run a real MediaMTX v1.15.3 in jwt mode (fetching the JWKS
@@ -207,7 +207,7 @@ func wantRead(t *testing.T, what string, err error, ok bool) {
 	}
 }
 
-// checkReadPublish is check 1: alice's token (read camera_one and
+// checkReadPublish: alice's token (read camera_one and
 // camera_two) reads camera_one, not camera_three, and publishes nothing;
 // admin's publish token publishes.
 func checkReadPublish(t *testing.T, e *mtxEnv) {
@@ -232,8 +232,9 @@ func checkReadPublish(t *testing.T, e *mtxEnv) {
 	wantRead(t, "admin publishes pub_other with a publish token for pub_ok", errs[6], false)
 }
 
-// Checks 1, 3 and 6 in jwt mode, with both algorithms: MediaMTX v1.15.3
-// verifies EdDSA (Ed25519, OKP keys in the JWKS) as well as RS256.
+// Reading, publishing and camrelay's own publish tokens in jwt mode, with
+// both algorithms: MediaMTX v1.15.3 verifies EdDSA (Ed25519, OKP keys in
+// the JWKS) as well as RS256.
 func TestMediaMTXJWT(t *testing.T) {
 	t.Parallel() // MediaMTX tests mostly wait (2 s per refusal): overlap them
 	for _, alg := range []Algorithm{EdDSA, RS256} {
@@ -262,7 +263,7 @@ func TestMediaMTXJWT(t *testing.T) {
 				}
 			})
 			t.Run("publisher tokens", func(t *testing.T) { checkPublisherTokens(t, e, e.sim) })
-			// Check 5, jwt side: MediaMTX never sees the deny list, so a
+			// Revocation, jwt side: MediaMTX never sees the deny list, so a
 			// revoked token keeps working there until it expires (the
 			// exposure the package documentation states).
 			t.Run("revocation not seen in jwt mode", func(t *testing.T) {
@@ -288,7 +289,7 @@ func orStr(s, def string) string {
 	return s
 }
 
-// checkPublisherTokens is check 6, through camrelay's own publish path (a
+// checkPublisherTokens: camrelay's own publish path (a
 // camsim camera read by transport.RTSPSource into a ring, published by
 // transport.RTSPPublisher with the token as the RTSP password): the token
 // for cam_a publishes cam_a, and cannot publish cam_b. ffmpeg with ?jwt= does
@@ -361,8 +362,8 @@ func relayPublish(src, dst string, check func() error) error {
 	return nil
 }
 
-// Checks 1 and 5 in http mode: the same permissions through the callback,
-// and a revoked token refused at the next check.
+// Reading, publishing and revocation in http mode: the same permissions
+// through the callback, and a revoked token refused at the next check.
 func TestMediaMTXHTTP(t *testing.T) {
 	t.Parallel()
 	e := newMTXEnv(t, envConfig{mode: "http", server: ServerOptions{InternalUsers: []InternalUser{
@@ -439,7 +440,7 @@ func TestMediaMTXHTTP(t *testing.T) {
 	})
 }
 
-// Check 4: tokens signed before a rotation keep working until they expire;
+// Rotation: tokens signed before a rotation keep working until they expire;
 // tokens of the new key work once MediaMTX has fetched the JWKS again (it
 // does not by itself on an unknown kid); the old key leaves the JWKS after
 // the last of its tokens has expired.

@@ -1,10 +1,11 @@
 package auth
 
 import (
-	"math"
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // RateLimit limits requests to the token and revoke endpoints per client
@@ -37,27 +38,25 @@ func (r RateLimit) withDefaults() RateLimit {
 	return r
 }
 
-// limiter is a token bucket per client. A bucket that has refilled is
-// equivalent to no bucket, so such entries are swept when the map is full;
-// the map never holds more than MaxClients entries.
+// limiter keeps one rate.Limiter per client. A limiter whose bucket has
+// refilled is equivalent to a new one, so such idle entries are evicted
+// when the map is full; the map never holds more than MaxClients entries.
 type limiter struct {
 	cfg RateLimit
 	now func() time.Time
 
 	mu        sync.Mutex
-	clients   map[netip.Prefix]*bucket
-	overflow  bucket
+	clients   map[netip.Prefix]*rate.Limiter
+	overflow  *rate.Limiter
 	lastSweep time.Time
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
+func newLimiter(cfg RateLimit, now func() time.Time) *limiter {
+	cfg = cfg.withDefaults()
+	return &limiter{cfg: cfg, now: now, clients: map[netip.Prefix]*rate.Limiter{}, overflow: cfg.newBucket()}
 }
 
-func newLimiter(cfg RateLimit, now func() time.Time) *limiter {
-	return &limiter{cfg: cfg.withDefaults(), now: now, clients: map[netip.Prefix]*bucket{}}
-}
+func (r RateLimit) newBucket() *rate.Limiter { return rate.NewLimiter(rate.Every(r.Every), r.Burst) }
 
 func clientKey(a netip.Addr) netip.Prefix {
 	a = a.Unmap()
@@ -73,7 +72,7 @@ func clientKey(a netip.Addr) netip.Prefix {
 }
 
 // allow takes one request from the client's bucket, or says how long until
-// one is available.
+// one is available. A refused request takes nothing.
 func (l *limiter) allow(a netip.Addr) (bool, time.Duration) {
 	if l.cfg.Disabled {
 		return true, 0
@@ -81,40 +80,28 @@ func (l *limiter) allow(a netip.Addr) (bool, time.Duration) {
 	key := clientKey(a)
 	now := l.now()
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.mu.Unlock() // held: a sweep must not evict b in between
 	b := l.clients[key]
 	if b == nil {
 		if len(l.clients) >= l.cfg.MaxClients {
 			l.sweepLocked(now)
 		}
 		if len(l.clients) >= l.cfg.MaxClients {
-			b = &l.overflow
+			b = l.overflow
 		} else {
-			b = &bucket{tokens: float64(l.cfg.Burst), last: now}
+			b = l.cfg.newBucket()
 			l.clients[key] = b
 		}
 	}
-	l.refill(b, now)
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	r := b.ReserveN(now, 1)
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now)
+		return false, wait
 	}
-	wait := time.Duration(math.Ceil((1 - b.tokens) * float64(l.cfg.Every)))
-	return false, wait
+	return true, 0
 }
 
-func (l *limiter) refill(b *bucket, now time.Time) {
-	if b.last.IsZero() {
-		b.tokens, b.last = float64(l.cfg.Burst), now
-		return
-	}
-	if el := now.Sub(b.last); el > 0 {
-		b.tokens = math.Min(float64(l.cfg.Burst), b.tokens+float64(el)/float64(l.cfg.Every))
-		b.last = now
-	}
-}
-
-// sweepLocked drops clients whose buckets are full again. It runs at most
+// sweepLocked evicts clients whose buckets are full again. It runs at most
 // once per Every, so that a flood of new clients costs a full scan only
 // that often.
 func (l *limiter) sweepLocked(now time.Time) {
@@ -122,16 +109,10 @@ func (l *limiter) sweepLocked(now time.Time) {
 		return
 	}
 	l.lastSweep = now
+	full := float64(l.cfg.Burst)
 	for k, b := range l.clients {
-		l.refill(b, now)
-		if b.tokens >= float64(l.cfg.Burst) {
+		if b.TokensAt(now) >= full {
 			delete(l.clients, k)
 		}
 	}
-}
-
-func (l *limiter) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.clients)
 }

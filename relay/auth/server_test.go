@@ -301,7 +301,7 @@ func TestRevokeEndpoint(t *testing.T) {
 	}
 }
 
-// Check 7: 1,000 wrong passwords from one client are rate limited with 429
+// 1,000 wrong passwords from one client are rate limited with 429
 // and Retry-After, and cost no password check once limited.
 func TestRateLimitWrongPasswords(t *testing.T) {
 	clk := newClock()
@@ -341,7 +341,7 @@ func TestRateLimitWrongPasswords(t *testing.T) {
 	}
 }
 
-// Check 7, memory: many client addresses (one attempt each) keep the
+// Rate limit memory: many client addresses (one attempt each) keep the
 // limiter at MaxClients entries and the heap flat.
 func TestRateLimitBounded(t *testing.T) {
 	clk := newClock()
@@ -378,7 +378,7 @@ func TestRateLimitBounded(t *testing.T) {
 	}
 }
 
-// Check 7, timing: with the rate limit out of the way, an unknown user and
+// Timing: with the rate limit out of the way, an unknown user and
 // a wrong password take the same median time (within 10%), because an
 // unknown user is checked against a dummy hash with the same parameters.
 func TestNoUserEnumerationByTiming(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/camrelay/camrelay/transport/mediamtx/mtxtest"
-	"github.com/camrelay/camrelay/transport/whep"
+	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
+	"github.com/camrelay/camrelay/internal/testenv/whep"
 )
 
 // netnsEnv marks the test binary re-executed inside a loopback-only network
@@ -70,7 +70,7 @@ func inLoopbackNetns(t *testing.T) bool {
 	return false
 }
 
-// Check 2: reading over WHEP with "Authorization: Bearer <token>", through a
+// Reading over WHEP with "Authorization: Bearer <token>", through a
 // pion/webrtc client, receives video frames; a token for another camera, or
 // none, gets 401.
 func TestWHEPBearer(t *testing.T) {
