@@ -109,9 +109,14 @@
 //	{"version": 1, "tokens": [{"jti": "...", "until": "<RFC 3339>"}],
 //	 "users": [{"user": "...", "before": "<RFC 3339>", "until": "<RFC 3339>"}]}
 //
-// A token entry lasts until the token's exp (revoked by token) or MaxTTL
-// (revoked by jti); a user entry refuses the user's tokens issued before
-// "before" until every one of them has expired. Expired entries are pruned.
+// A token entry lasts until the token's exp (revoked by token) or, when
+// the expiry is unknown (revoked by jti), for the longest lifetime a token
+// can have, MaxTTL; a user entry refuses the user's tokens issued before
+// "before" for as long. Verify refuses every token whose lifetime (exp -
+// iat) exceeds MaxTTL, so lowering MaxTTL cannot bring a revoked token
+// back. Raising it again can, for tokens revoked by jti or user more than
+// the lower MaxTTL ago that were minted under the higher one: revoke such
+// tokens by token, which keeps their exp. Expired entries are pruned.
 //
 // # Rotation
 //

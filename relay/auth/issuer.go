@@ -369,6 +369,12 @@ func (is *Issuer) Verify(token string) (Claims, error) {
 	if c.IssuedAt.After(is.o.Now().Add(max(is.o.Leeway, time.Second))) {
 		return Claims{}, fmt.Errorf("%w: iat is in the future", ErrClaims)
 	}
+	// No token outlives max_ttl, whatever it says: a correctly signed
+	// token with a ten-year exp, or one minted before max_ttl was lowered,
+	// is refused (and so a deny-list entry never needs to outlive max_ttl).
+	if ttl := c.TTL(); ttl > is.o.MaxTTL+is.o.Leeway {
+		return Claims{}, fmt.Errorf("%w: lifetime %s exceeds the maximum %s", ErrClaims, ttl, is.o.MaxTTL)
+	}
 	if err := is.deny.check(c); err != nil {
 		return Claims{}, err
 	}
@@ -574,7 +580,8 @@ func (is *Issuer) Prune() error {
 }
 
 // RevokeID denies the token with this jti. Without the token its expiry is
-// unknown, so the entry is kept for the longest lifetime a token can have.
+// unknown, so the entry is kept for the longest lifetime a token can have
+// (MaxTTL: Verify refuses longer-lived tokens).
 func (is *Issuer) RevokeID(jti string) error {
 	if is.o.ReadOnly {
 		return errors.New("auth: revoke: the issuer is read-only")
@@ -583,7 +590,14 @@ func (is *Issuer) RevokeID(jti string) error {
 		return errors.New("auth: revoke: bad jti")
 	}
 	now := is.o.Now()
-	return is.deny.revokeToken(jti, now.Add(is.o.MaxTTL+is.o.Leeway), now)
+	return is.deny.revokeToken(jti, now.Add(is.revocationHold()), now)
+}
+
+// revocationHold is how long a revocation whose token's expiry is unknown
+// (by jti, by user) is kept: every token Verify still accepts was issued
+// by now and lives at most MaxTTL, so it expires within MaxTTL.
+func (is *Issuer) revocationHold() time.Duration {
+	return is.o.MaxTTL + is.o.Leeway
 }
 
 // RevokeToken denies a token it verifies the signature of; the entry is kept
@@ -617,7 +631,7 @@ func (is *Issuer) RevokeUser(user string) error {
 	// Tokens carry whole seconds: every token issued so far has iat <= the
 	// current second.
 	before := now.Truncate(time.Second).Add(time.Second)
-	return is.deny.revokeUser(user, before, before.Add(is.o.MaxTTL+is.o.Leeway), now)
+	return is.deny.revokeUser(user, before, before.Add(is.revocationHold()), now)
 }
 
 // Start runs the maintenance loop: OnRotate once if NewIssuer created a key,
