@@ -34,6 +34,9 @@ type App struct {
 	// loss (MediaMTX forgets API-made paths when it restarts). Zero means
 	// 10 s.
 	ReconcileEvery time.Duration
+	// Shard, when set (the --shard flag), overrides shard.index and
+	// shard.count of the file and of CAMRELAY_SHARD(S), in every load.
+	Shard *config.ShardSpec
 
 	edit  sync.Mutex // one configuration change at a time (API edits, reloads)
 	cfg   atomic.Pointer[config.Config]
@@ -49,13 +52,20 @@ type App struct {
 	issuer    *auth.Issuer
 	authSrv   *auth.Server
 	pubTokens *auth.PublisherTokens
+
+	guardOnce sync.Once
+	guard     *auth.LoginGuard
 }
 
 func (a *App) env() func(string) (string, bool) {
-	if a.Env != nil {
-		return a.Env
+	lookup := a.Env
+	if lookup == nil {
+		lookup = os.LookupEnv
 	}
-	return os.LookupEnv
+	if a.Shard != nil {
+		return a.Shard.Lookup(lookup)
+	}
+	return lookup
 }
 
 // Load reads and validates the configuration. Run calls it if it was not
@@ -161,6 +171,9 @@ func (a *App) Run(ctx context.Context, reload <-chan struct{}) error {
 	stopWatch := a.watch(changes)
 	defer stopWatch()
 	a.Log.Info("camrelay running", "cameras", len(cfg.Cameras), "config", a.ConfigPath)
+	if s := cfg.Shard; s.Count > 1 {
+		a.Log.Info("sharded: relaying this shard's cameras only", "shard", s.Index, "shards", s.Count, "local", len(cfg.LocalCameras()))
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -256,6 +269,9 @@ func (a *App) apply(cfg *config.Config) error {
 	var relayed, all []config.Camera
 	onDemand := false
 	for _, c := range cfg.Cameras {
+		if !cfg.Local(c.Name) {
+			continue // another shard relays it (and provisions its path)
+		}
 		r := cfg.Resolved(c)
 		all = append(all, r)
 		if r.Mode != config.ModeDirect {

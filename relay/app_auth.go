@@ -56,7 +56,7 @@ func (a *App) startAuth(cfg *config.Config, mtx *mediamtx.Client) error {
 		return err
 	}
 	srv, err := auth.NewServer(auth.ServerOptions{Issuer: is, Users: users, InternalUsers: internal,
-		JWKSPath: cfg.Auth.JWKSPath, AllowedOrigins: cfg.Auth.AllowedOrigins, Logger: a.Log})
+		JWKSPath: cfg.Auth.JWKSPath, AllowedOrigins: cfg.Auth.AllowedOrigins, Logger: a.Log, Guard: a.LoginGuard()})
 	if err != nil {
 		is.Close()
 		return fmt.Errorf("auth: %w", err)
@@ -100,4 +100,12 @@ func authUsers(c config.Auth) ([]auth.User, []auth.InternalUser, error) {
 		internal = append(internal, iu)
 	}
 	return users, internal, nil
+}
+
+// LoginGuard is the one guard of password checks that the token endpoint
+// and the control API share: a rate limit per client and a bound on
+// argon2 checks at once.
+func (a *App) LoginGuard() *auth.LoginGuard {
+	a.guardOnce.Do(func() { a.guard = auth.NewLoginGuard(auth.RateLimit{}, 0, nil) })
+	return a.guard
 }

@@ -92,10 +92,13 @@ func (a *App) DeleteCamera(ctx context.Context, name string) error {
 }
 
 // CameraView is one camera as the API shows it: its configuration with
-// credentials redacted, and its status.
+// credentials redacted, the shard that relays it, and its status when this
+// instance is that shard (Local).
 type CameraView struct {
 	Config config.Camera `json:"config"`
-	Status CameraStatus  `json:"status"`
+	Shard  int           `json:"shard"`
+	Local  bool          `json:"local"`
+	Status CameraStatus  `json:"status,omitzero"`
 }
 
 func redacted(c config.Camera) config.Camera {
@@ -127,7 +130,10 @@ func (a *App) Camera(name string) (CameraView, bool) {
 
 func (a *App) view(cfg *config.Config, c config.Camera) CameraView {
 	r := cfg.Resolved(c)
-	v := CameraView{Config: redacted(c)}
+	v := CameraView{Config: redacted(c), Shard: cfg.ShardOf(c.Name), Local: cfg.Local(c.Name)}
+	if !v.Local {
+		return v // its status is on the instance that relays it
+	}
 	var st CameraStatus
 	if r.Mode == config.ModeDirect {
 		st = a.directStatus(r)

@@ -29,7 +29,7 @@ func (a *App) Ready(ctx context.Context) []string {
 		hosts := map[string]bool{}
 		for _, c := range cfg.Cameras {
 			r := cfg.Resolved(c)
-			if r.Disabled || r.OnDemand || r.Mode == config.ModeDirect {
+			if r.Disabled || r.OnDemand || r.Mode == config.ModeDirect || !cfg.Local(c.Name) {
 				continue
 			}
 			if u, err := url.Parse(r.Output); err == nil {

@@ -47,7 +47,13 @@ func MediaMTXConfig(cfg *config.Config, o MediaMTXOptions) (string, error) {
 		doc["authMethod"] = "internal"
 		doc["authInternalUsers"] = users
 	}
-	paths := wantedPaths(resolvedAll(cfg), serveFor(cfg.Serve, o.ServeURL))
+	// Only this shard's paths (shard:, CAMRELAY_SHARD): each direct camera
+	// is pulled by the one MediaMTX beside the shard that owns it.
+	var local []config.Camera
+	for _, c := range cfg.LocalCameras() {
+		local = append(local, cfg.Resolved(c))
+	}
+	paths := wantedPaths(local, serveFor(cfg.Serve, o.ServeURL))
 	if len(paths) > 0 {
 		out := map[string]any{}
 		for name, p := range paths {

@@ -32,6 +32,7 @@ const usage = `camrelay relays IP cameras into MediaMTX.
 Usage:
   camrelay run -c FILE               run the relay (FILE is watched; SIGHUP reloads it; SIGINT/SIGTERM stop)
   camrelay check -c FILE             validate FILE and list the cameras, without connecting
+                                     (run and check take --shard I/N: only the cameras of shard I of N)
   camrelay probe URL                 connect to a camera; print tracks, codecs, size, frame rate, WebRTC readiness
   camrelay mediamtx-config -c FILE   print the MediaMTX users and paths that match FILE
   camrelay passwd < PASSWORD         print an argon2id hash for api.users and auth.users
@@ -98,32 +99,46 @@ func buildFeatures() string {
 	return s
 }
 
-func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+// configFlag parses -c FILE and --shard INDEX/COUNT (nil when not given).
+func configFlag(name string, args []string, stderr io.Writer) (string, *config.ShardSpec, bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "camrelay.yml", "configuration file")
+	var sh *config.ShardSpec
+	fs.Func("shard", "INDEX/COUNT: relay only the cameras of shard INDEX of COUNT (overrides shard: and $"+config.EnvShard+", $"+config.EnvShards+")", func(v string) error {
+		s, err := config.ParseShardSpec(v)
+		sh = &s
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
-		return "", false
+		return "", nil, false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "camrelay %s: unexpected argument %q\n", name, fs.Arg(0))
-		return "", false
+		return "", nil, false
 	}
-	return *path, true
+	return *path, sh, true
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	path, ok := configFlag("check", args, stderr)
+	path, sh, ok := configFlag("check", args, stderr)
 	if !ok {
 		return 2
 	}
-	cfg, err := config.Load(path, relay.Caps())
-	if err != nil {
+	// Loaded as run loads it: the same --shard and environment overrides.
+	app := &relay.App{ConfigPath: path, Shard: sh}
+	if err := app.Load(); err != nil {
 		fmt.Fprintf(stderr, "camrelay check: %v\n", err)
 		return 1
 	}
+	cfg := app.Config()
 	fmt.Fprintf(stdout, "%s: ok, %d camera(s)\n", path, len(cfg.Cameras))
-	for _, c := range cfg.Cameras {
+	cams := cfg.Cameras
+	if s := cfg.Shard; s.Count > 1 {
+		cams = cfg.LocalCameras()
+		fmt.Fprintf(stdout, "shard %d/%d relays %d of the %d camera(s):\n", s.Index, s.Count, len(cams), len(cfg.Cameras))
+	}
+	for _, c := range cams {
 		fmt.Fprintf(stdout, "  %s\n", describe(cfg.Resolved(c)))
 	}
 	return 0
@@ -147,11 +162,11 @@ func describe(c config.Camera) string {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
-	path, ok := configFlag("run", args, stderr)
+	path, sh, ok := configFlag("run", args, stderr)
 	if !ok {
 		return 2
 	}
-	app := &relay.App{ConfigPath: path}
+	app := &relay.App{ConfigPath: path, Shard: sh}
 	if err := app.Load(); err != nil {
 		fmt.Fprintf(stderr, "camrelay run: %v\n", err)
 		return 1

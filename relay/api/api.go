@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,14 +41,34 @@ type Server struct {
 	CheckToken func(token string) (string, bool)
 	// Extra routes (the auth server's) mounted beside the API's own.
 	Extra func(mux *http.ServeMux)
+	// Guard rate-limits Basic logins per client and bounds password checks
+	// at once; nil means the App's, which the token endpoint shares.
+	Guard *auth.LoginGuard
 
 	mux      *http.ServeMux
 	registry *prometheus.Registry
 	addr     string
 
+	creds   atomic.Pointer[credCache]
 	cacheMu sync.Mutex
-	cache   map[[32]byte]time.Time // verified Basic credentials, to skip argon2 per request
+	cache   map[[32]byte]okLogin // verified Basic credentials, to skip argon2 per request
 }
+
+// credCache is the API users of one configuration as a CredentialSet.
+type credCache struct {
+	cfg *config.Config
+	set *auth.CredentialSet
+}
+
+// okLogin is a Basic login that passed: good while the user's credential
+// is still the one it passed against (a changed or removed user is checked
+// again at once) and for loginCacheTTL.
+type okLogin struct {
+	cred auth.Credential
+	at   time.Time
+}
+
+const loginCacheTTL = 10 * time.Minute
 
 const maxBody = 1 << 20
 
@@ -56,7 +77,10 @@ func (s *Server) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
 	}
-	s.cache = map[[32]byte]time.Time{}
+	s.cache = map[[32]byte]okLogin{}
+	if s.Guard == nil {
+		s.Guard = s.App.LoginGuard()
+	}
 	s.registry = prometheus.NewRegistry()
 	s.registry.MustRegister(&collector{app: s.App}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
@@ -191,49 +215,77 @@ func (s *Server) Addr() string { return s.addr }
 // authed requires Basic credentials of an api user or an accepted token.
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.allowed(r) {
+		if s.authorize(w, r) {
 			h(w, r)
-			return
 		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="camrelay", charset="UTF-8"`)
-		writeError(w, http.StatusUnauthorized, "authentication required")
 	}
 }
 
-func (s *Server) allowed(r *http.Request) bool {
+// authorize checks a request's credentials. When it returns false it has
+// answered: 401, or 429/503 from the login guard. Only a Basic login that
+// is not in the cache costs a password check, against the one user it
+// names, and passes the guard first: the token endpoint's defences.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	cfg := s.App.Config()
 	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") && s.CheckToken != nil {
-		_, ok := s.CheckToken(strings.TrimPrefix(a, "Bearer "))
-		return ok
+		if _, ok := s.CheckToken(strings.TrimPrefix(a, "Bearer ")); ok {
+			return true
+		}
+		return unauthorized(w)
 	}
 	user, pass, ok := r.BasicAuth()
 	if !ok {
 		// A loopback-only API without users is open, as the operator chose.
-		return len(cfg.API.Users) == 0
+		return len(cfg.API.Users) == 0 || unauthorized(w)
 	}
+	set := s.credentials(cfg)
+	cred, known := set.Credential(user)
 	key := sha256.Sum256([]byte(user + "\x00" + pass))
 	s.cacheMu.Lock()
-	t, cached := s.cache[key]
+	hit, cached := s.cache[key]
 	s.cacheMu.Unlock()
-	if cached && time.Since(t) < time.Minute {
+	if known && cached && hit.cred == cred && time.Since(hit.at) < loginCacheTTL {
 		return true
 	}
-	found := false
+	if s.Guard.Limited(w, auth.ClientAddr(r)) {
+		return false
+	}
+	if !s.Guard.Acquire(r.Context()) {
+		auth.Busy(w)
+		return false
+	}
+	ok = set.Check(user, pass)
+	s.Guard.Release()
+	if !ok {
+		return unauthorized(w)
+	}
+	s.cacheMu.Lock()
+	if len(s.cache) > 1000 {
+		clear(s.cache)
+	}
+	s.cache[key] = okLogin{cred: cred, at: time.Now()}
+	s.cacheMu.Unlock()
+	return true
+}
+
+func unauthorized(w http.ResponseWriter) bool {
+	w.Header().Set("WWW-Authenticate", `Basic realm="camrelay", charset="UTF-8"`)
+	writeError(w, http.StatusUnauthorized, "authentication required")
+	return false
+}
+
+// credentials are the API users of cfg, built once per configuration.
+func (s *Server) credentials(cfg *config.Config) *auth.CredentialSet {
+	if c := s.creds.Load(); c != nil && c.cfg == cfg {
+		return c.set
+	}
+	users := make(map[string]auth.Credential, len(cfg.API.Users))
 	for _, u := range cfg.API.Users {
-		// Check every user so the time does not tell which names exist.
-		if auth.Credential(u.Pass).Check(pass) && u.User == user {
-			found = true
-		}
+		users[u.User] = auth.Credential(u.Pass)
 	}
-	if found {
-		s.cacheMu.Lock()
-		if len(s.cache) > 1000 {
-			clear(s.cache)
-		}
-		s.cache[key] = time.Now()
-		s.cacheMu.Unlock()
-	}
-	return found
+	set := auth.NewCredentialSet(users)
+	s.creds.Store(&credCache{cfg: cfg, set: set})
+	return set
 }
 
 // rotate makes a new signing key; MediaMTX is asked to refetch the JWKS.
@@ -296,6 +348,18 @@ func (s *Server) cameraGet(w http.ResponseWriter, r *http.Request) {
 	if n, ok := strings.CutSuffix(name, "/snapshot.jpg"); ok {
 		s.snapshot(w, n)
 		return
+	}
+	if n, ok := strings.CutSuffix(name, "/location"); ok {
+		// The location of camera n wins; a camera named "n/location" is
+		// still shown when there is no camera n.
+		if loc, ok := s.App.Location(n); ok {
+			writeJSON(w, http.StatusOK, loc)
+			return
+		}
+		if _, ok := s.App.Camera(name); !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no camera named %q", n))
+			return
+		}
 	}
 	v, ok := s.App.Camera(name)
 	if !ok {

@@ -23,6 +23,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // need any; the end-to-end tests in cmd/camrelay cover cameras).
 func newServer(t *testing.T, extra string) *httptest.Server {
 	t.Helper()
+	ts, _ := newServerAt(t, extra)
+	return ts
+}
+
+// newServerAt is newServer that also gives the configuration file's path.
+func newServerAt(t *testing.T, extra string) (*httptest.Server, string) {
+	t.Helper()
 	h, err := auth.HashArgon2id("pw")
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +52,7 @@ func newServer(t *testing.T, extra string) *httptest.Server {
 		cancel()
 		<-done
 	})
-	return ts
+	return ts, path
 }
 
 func get(t *testing.T, url, user, pass, bearer string) (int, http.Header, string) {

@@ -145,3 +145,68 @@ func parsePHC(s string) (phc, error) {
 	}
 	return p, nil
 }
+
+// CredentialSet checks a user's password against that user's credential
+// alone, at the cost of one check whether the user exists or not (an
+// unknown name is checked against a dummy of the kind most users have): a
+// request never costs one hash per configured user, and its time does not
+// tell which names exist.
+type CredentialSet struct {
+	byName map[string]Credential
+	dummy  Credential
+}
+
+// NewCredentialSet takes user name -> credential.
+func NewCredentialSet(users map[string]Credential) *CredentialSet {
+	cs := &CredentialSet{byName: make(map[string]Credential, len(users))}
+	argon := map[phcParams]int{}
+	sha := 0
+	for name, c := range users {
+		cs.byName[name] = c
+		switch s := string(c); {
+		case strings.HasPrefix(s, "argon2:"):
+			if p, err := parsePHC(s[len("argon2:"):]); err == nil {
+				argon[p.params()]++
+			}
+		case strings.HasPrefix(s, "sha256:"):
+			sha++
+		}
+	}
+	var best phcParams
+	for p, n := range argon {
+		if n > argon[best] {
+			best = p
+		}
+	}
+	switch {
+	case argon[best] > 0:
+		cs.dummy = best.format(randomBytes(16), randomBytes(best.keyLen))
+	case sha > 0:
+		cs.dummy = Credential("sha256:" + base64.StdEncoding.EncodeToString(randomBytes(sha256.Size)))
+	default:
+		cs.dummy = Credential(base64.StdEncoding.EncodeToString(randomBytes(24)))
+	}
+	return cs
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand panics instead)
+	return b
+}
+
+// Check reports whether pass is user's password.
+func (cs *CredentialSet) Check(user, pass string) bool {
+	c, ok := cs.byName[user]
+	if !ok {
+		cs.dummy.Check(pass)
+		return false
+	}
+	return c.Check(pass)
+}
+
+// Credential is what user's password is checked against, if user exists.
+func (cs *CredentialSet) Credential(user string) (Credential, bool) {
+	c, ok := cs.byName[user]
+	return c, ok
+}

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,11 +63,16 @@ type ServerOptions struct {
 	// call the token and revoke endpoints. Empty: none. "*" is refused: the
 	// endpoints take credentials.
 	AllowedOrigins []string
+	// Guard limits the token and revoke endpoints per client and bounds
+	// password checks at once; nil makes one from RateLimit and
+	// MaxConcurrentLogins. Share it with the control API.
+	Guard *LoginGuard
 	// RateLimit limits the token and revoke endpoints per client.
 	RateLimit RateLimit
 	// MaxConcurrentLogins bounds password checks running at once (each
 	// argon2 check takes its memory parameter, 64 MiB by default); 0 means
-	// GOMAXPROCS. Requests beyond wait up to 5 s, then get 503.
+	// one per four cores, at least one. Requests beyond wait up to 5 s,
+	// then get 503. Ignored when Guard is set.
 	MaxConcurrentLogins int
 	// ClientIP names the client of a request, for the rate limit and the
 	// logs; nil means the address of the connection (set this when a
@@ -86,8 +89,7 @@ type Server struct {
 	is       *Issuer
 	o        ServerOptions
 	log      *slog.Logger
-	limit    *limiter
-	sem      chan struct{}
+	guard    *LoginGuard
 	origins  map[string]bool
 	clientIP func(*http.Request) netip.Addr
 
@@ -133,12 +135,10 @@ func NewServer(o ServerOptions) (*Server, error) {
 		}
 		s.origins[origin] = true
 	}
-	s.limit = newLimiter(o.RateLimit, o.Issuer.o.Now)
-	n := o.MaxConcurrentLogins
-	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
+	s.guard = o.Guard
+	if s.guard == nil {
+		s.guard = NewLoginGuard(o.RateLimit, o.MaxConcurrentLogins, o.Issuer.o.Now)
 	}
-	s.sem = make(chan struct{}, n)
 	if err := s.SetUsers(o.Users, o.InternalUsers); err != nil {
 		return nil, err
 	}
@@ -301,38 +301,9 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) (handled bool) {
 	return false
 }
 
-// limited applies the rate limit, answering 429 with Retry-After itself.
 func (s *Server) limited(w http.ResponseWriter, client netip.Addr) bool {
-	ok, wait := s.limit.allow(client)
-	if ok {
-		return false
-	}
-	secs := max(int((wait+time.Second-1)/time.Second), 1)
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	writeError(w, http.StatusTooManyRequests, "too many requests")
-	return true
+	return s.guard.Limited(w, client)
 }
-
-// acquireLogin takes a password-check slot; false after loginWait or when
-// the client left.
-func (s *Server) acquireLogin(ctx context.Context) bool {
-	select {
-	case s.sem <- struct{}{}:
-		return true
-	default:
-	}
-	t := time.NewTimer(loginWait)
-	defer t.Stop()
-	select {
-	case s.sem <- struct{}{}:
-		return true
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return false
-}
-
-func (s *Server) releaseLogin() { <-s.sem }
 
 // TokenRequest is the body of POST /v1/token. Permissions and TTL are
 // optional: without them the token carries all of the user's permissions
@@ -429,13 +400,12 @@ func (s *Server) TokenHandler() http.Handler {
 			writeError(w, http.StatusBadRequest, "bad request: "+err.Error())
 			return
 		}
-		if !s.acquireLogin(r.Context()) {
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "busy, try again")
+		if !s.guard.Acquire(r.Context()) {
+			Busy(w)
 			return
 		}
 		u, ok := s.users.Load().db.authenticate(req.Username, req.Password)
-		s.releaseLogin()
+		s.guard.Release()
 		if !ok {
 			s.log.Info("auth: token refused: wrong username or password", "user", truncate(req.Username, 64), "client", client.String())
 			writeError(w, http.StatusUnauthorized, "wrong username or password")
@@ -580,11 +550,11 @@ func (s *Server) caller(r *http.Request) (string, Permissions, bool) {
 		return c.Subject, c.Permissions, true
 	}
 	if user, pass, ok := r.BasicAuth(); ok {
-		if !s.acquireLogin(r.Context()) {
+		if !s.guard.Acquire(r.Context()) {
 			return "", nil, false
 		}
 		u, ok := s.users.Load().db.authenticate(user, pass)
-		s.releaseLogin()
+		s.guard.Release()
 		if ok {
 			return u.Name, u.Permissions, true
 		}

@@ -369,7 +369,7 @@ func TestRateLimitBounded(t *testing.T) {
 		}
 	}
 	after := heap()
-	if n := ts.srv.limit.size(); n > 500 {
+	if n := ts.srv.guard.limit.size(); n > 500 {
 		t.Errorf("limiter holds %d clients, max 500", n)
 	}
 	t.Logf("heap %d KiB after 2000 clients, %d KiB after 12000", base>>10, after>>10)
@@ -430,8 +430,8 @@ func TestNoUserEnumerationByTiming(t *testing.T) {
 
 func TestLoginConcurrencyBounded(t *testing.T) {
 	ts := newTestServer(t, IssuerOptions{}, ServerOptions{MaxConcurrentLogins: 1})
-	ts.srv.sem <- struct{}{} // the only slot is taken
-	defer ts.srv.releaseLogin()
+	ts.srv.guard.sem <- struct{}{} // the only slot is taken
+	defer ts.srv.guard.Release()
 	req := httptest.NewRequest("POST", TokenPath, strings.NewReader(`{"username":"alice","password":"alicepw"}`))
 	req.Header.Set("Content-Type", "application/json")
 	ctx, cancel := contextWithTimeout(100 * time.Millisecond)

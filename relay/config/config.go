@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/camrelay/camrelay/codec"
+	"github.com/camrelay/camrelay/relay/shard"
 	"github.com/camrelay/camrelay/transport"
 )
 
@@ -35,7 +37,10 @@ type Config struct {
 	StateFile string `yaml:"state_file"`
 	// Auth turns on camrelay's JWT issuer (served on api.listen) when
 	// keys is set.
-	Auth    Auth     `yaml:"auth"`
+	Auth Auth `yaml:"auth"`
+	// Shard splits the cameras among several camrelay instances that share
+	// this configuration: each relays only the cameras it owns.
+	Shard   Shard    `yaml:"shard"`
 	Cameras []Camera `yaml:"cameras"`
 
 	caps Caps // what the binary that validates this configuration can do
@@ -112,6 +117,49 @@ type AuthPermission struct {
 
 // Enabled reports whether the auth server is configured.
 func (a *Auth) Enabled() bool { return a.Keys != "" }
+
+// Shard is this instance's part of a sharded deployment. Rendezvous
+// hashing of each camera's name over the indexes 0..count-1 picks the one
+// instance that relays it (package relay/shard), so every instance may hold
+// the same camera list. No shard section: one shard relays everything.
+// CAMRELAY_SHARD and CAMRELAY_SHARDS (and --shard) override index and count.
+type Shard struct {
+	Index int `yaml:"index"`
+	Count int `yaml:"count"` // default 1; written as 0 it is an error
+	// ViewerURLs are where viewers find a camera relayed by shard {shard}:
+	// templates in which {shard}, {path} and {name} are replaced, such as
+	// rtsp://camrelay-{shard}.camrelay:8554/{path}. GET
+	// /v1/cameras/NAME/location answers with them on every instance.
+	ViewerURLs []string `yaml:"viewer_urls"`
+}
+
+// ShardOf is the shard that relays the camera name.
+func (c *Config) ShardOf(name string) int { return shard.Owner(name, c.Shard.Count) }
+
+// Local reports whether this instance relays the camera name.
+func (c *Config) Local(name string) bool { return c.ShardOf(name) == c.Shard.Index }
+
+// LocalCameras are the cameras this instance relays, as in the file.
+func (c *Config) LocalCameras() []Camera {
+	var out []Camera
+	for _, cam := range c.Cameras {
+		if c.Local(cam.Name) {
+			out = append(out, cam)
+		}
+	}
+	return out
+}
+
+// ViewerURLs are the viewer URLs of camera cam (resolved) at the MediaMTX
+// of its shard.
+func (c *Config) ViewerURLs(cam Camera) []string {
+	r := strings.NewReplacer("{shard}", strconv.Itoa(c.ShardOf(cam.Name)), "{path}", cam.Path, "{name}", cam.Name)
+	out := make([]string, 0, len(c.Shard.ViewerURLs))
+	for _, t := range c.Shard.ViewerURLs {
+		out = append(out, r.Replace(t))
+	}
+	return out
+}
 
 // API is the HTTP control API (cameras, status, health, metrics).
 type API struct {
@@ -253,6 +301,7 @@ func Load(path string, caps Caps) (*Config, error) {
 // says what the binary can do.
 func Parse(b []byte, lookup func(string) (string, bool), caps Caps) (*Config, error) {
 	c := Config{caps: caps}
+	c.presetDefaults()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	// Every problem is reported, not the first: unknown keys and bad types
@@ -268,6 +317,9 @@ func Parse(b []byte, lookup func(string) (string, bool), caps Caps) (*Config, er
 		errs = append(errs, yamlError(err))
 	}
 	if err := c.expand(lookup); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.shardFromEnv(lookup); err != nil {
 		errs = append(errs, err)
 	}
 	c.applyDefaults()
@@ -293,6 +345,7 @@ var typeNames = strings.NewReplacer(
 	"in type config.Auth", "in auth",
 	"in type config.AuthUser", "in an auth user",
 	"in type config.AuthPermission", "in a permission",
+	"in type config.Shard", "in shard",
 )
 
 // yamlError rewrites yaml.v3's Go-flavoured messages for users.

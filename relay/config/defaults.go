@@ -19,7 +19,15 @@ const (
 	DefaultAPIListen      = "127.0.0.1:9990"
 	DefaultServeListen    = "127.0.0.1:8556"
 	DefaultReleaseAfter   = 10 * time.Second
+	DefaultShardCount     = 1
 )
+
+// presetDefaults sets, before decoding, the defaults whose zero value is an
+// error when written: a file without shard.count means one shard, but
+// count: 0 is refused.
+func (c *Config) presetDefaults() {
+	c.Shard.Count = DefaultShardCount
+}
 
 func (c *Config) applyDefaults() {
 	d := &c.Defaults

@@ -37,6 +37,9 @@ func (c *Config) expand(lookup func(string) (string, bool)) error {
 	for i := range c.Auth.Internal {
 		do(fmt.Sprintf("auth.internal[%d].pass", i), &c.Auth.Internal[i].Pass, false)
 	}
+	for i := range c.Shard.ViewerURLs {
+		do(fmt.Sprintf("shard.viewer_urls[%d]", i), &c.Shard.ViewerURLs[i], false)
+	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		label := fmt.Sprintf("cameras[%d]", i)

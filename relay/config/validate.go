@@ -73,6 +73,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.checkServices()...)
+	errs = append(errs, c.checkShard()...)
 	names := map[string]int{}
 	paths := map[string]string{}
 	for i, cam := range c.Cameras {
@@ -92,7 +93,7 @@ func (c *Config) Validate() error {
 		r := c.Resolved(cam)
 		if r.Path != "" && !cam.Disabled {
 			if other, dup := paths[r.Path]; dup {
-				add("%s: path: %q is already published by camera %q", label, r.Path, other)
+				add("%s: path: is already published by camera %q", label, other) // the path may hold an expanded ${VAR}: not echoed
 			}
 			paths[r.Path] = cam.Name
 		}
@@ -212,14 +213,16 @@ func (c *Config) checkSource(s string) (*transport.SourceKind, error) {
 	reg := c.caps.sources()
 	kind, ok := reg.Lookup(s)
 	if !ok {
-		return nil, fmt.Errorf("unsupported scheme %q (want one of %s)", u.Scheme, reg.SchemeList())
+		// Not echoed: a URL in ${VAR} without its rtsp:// reads as
+		// "user:pass@host", and its scheme would be the user name.
+		return nil, fmt.Errorf("unsupported scheme (want one of %s)", reg.SchemeList())
 	}
 	if u.Hostname() == "" {
 		return kind, errors.New("has no host")
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return kind, fmt.Errorf("port %q is not valid", p)
+			return kind, errors.New("port is not valid (want 1 to 65535)")
 		}
 	}
 	return kind, nil
@@ -235,7 +238,7 @@ func checkOutput(s string, template bool) error {
 		return fmt.Errorf("not a valid URL: %v", redactedParseError(err))
 	}
 	if _, ok := transport.LookupSink(probe); !ok {
-		return fmt.Errorf("unsupported scheme %q (want one of %s)", u.Scheme, transport.SinkSchemeList())
+		return fmt.Errorf("unsupported scheme (want one of %s)", transport.SinkSchemeList())
 	}
 	if u.Hostname() == "" {
 		return errors.New("has no host")
@@ -246,14 +249,18 @@ func checkOutput(s string, template bool) error {
 	return nil
 }
 
-// redactedParseError avoids echoing a URL (and its password) back.
+// redactedParseError avoids echoing a URL (and its password) back: url's
+// messages quote the bad part (`invalid port ":s3cret" after host` for a
+// URL with a password and no @), so quoted parts are left out.
 func redactedParseError(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err.Error()
+		return strings.Join(strings.Fields(reQuoted.ReplaceAllString(ue.Err.Error(), "")), " ")
 	}
 	return "cannot parse"
 }
+
+var reQuoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
 // checkServices validates api:, mediamtx: and serve:.
 func (c *Config) checkServices() []error {
@@ -378,6 +385,40 @@ func (c *Config) checkAuth() []error {
 	}
 	check("users", a.Users, true)
 	check("internal", a.Internal, false)
+	return errs
+}
+
+// MaxShards bounds shard.count: finding a camera's owner costs one hash per
+// shard.
+const MaxShards = 1024
+
+func (c *Config) checkShard() []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	s := c.Shard
+	switch {
+	case s.Count < 1:
+		add("shard.count: must be 1 or more, not %d", s.Count)
+	case s.Count > MaxShards:
+		add("shard.count: must be at most %d, not %d", MaxShards, s.Count)
+	case s.Count == 1 && s.Index != 0:
+		add("shard.index: must be 0 (shard.count is 1), not %d", s.Index)
+	case s.Index < 0 || s.Index >= s.Count:
+		add("shard.index: must be from 0 to %d (shard.count is %d), not %d", s.Count-1, s.Count, s.Index)
+	}
+	for i, t := range s.ViewerURLs {
+		label := fmt.Sprintf("shard.viewer_urls[%d]", i)
+		if s.Count > 1 && !strings.Contains(t, "{shard}") {
+			add("%s: must contain {shard} when shard.count is more than 1: each shard's cameras are at its own MediaMTX", label)
+		}
+		if !strings.Contains(t, "{path}") && !strings.Contains(t, "{name}") {
+			add("%s: must contain {path} (or {name}) so that each camera gets its own URL", label)
+		}
+		u, err := url.Parse(strings.NewReplacer("{shard}", "0", "{path}", "p", "{name}", "n").Replace(t))
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			add("%s: must be a URL template such as rtsp://camrelay-{shard}.camrelay:8554/{path}", label)
+		}
+	}
 	return errs
 }
 
