@@ -20,10 +20,14 @@ import (
 //     real MediaMTX on loopback ports (mtxtest) and a loopback-only WHEP
 //     client (whep). It imports nothing of camrelay outside internal/testenv,
 //     so tests on every floor may use it without pointing up. Of the
-//     production code only the benchmark harness (bench/harness and its thin
-//     main cmd/relaybench) may import it; codec, transport, relay, bench/camsim
-//     and the camrelay and camsim binaries must not, directly or through
-//     another package.
+//     production code only the benchmark harness and the soak run (bench/
+//     harness, bench/soak and their thin mains cmd/relaybench, cmd/soak) may
+//     import it; codec, transport, relay, bench/camsim and the camrelay and
+//     camsim binaries must not, directly or through another package.
+//
+// deploy (the container, compose, Kubernetes and systemd files, and the
+// tests that load them strictly) stands on the top floor beside cmd: it
+// deploys the binaries.
 func TestImportsPointDown(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Fatalf("the go command is needed to list packages: %v", err)
@@ -32,11 +36,12 @@ func TestImportsPointDown(t *testing.T) {
 	const fixture = mod + "bench/camsim"
 	const testenv = mod + "internal/testenv"
 	// Production packages that may use test support: the benchmark harness.
-	testenvUsers := map[string]bool{mod + "bench/harness": true, mod + "cmd/relaybench": true}
+	testenvUsers := map[string]bool{mod + "bench/harness": true, mod + "cmd/relaybench": true,
+		mod + "bench/soak": true, mod + "cmd/soak": true}
 	isTestenv := func(p string) bool { return p == testenv || strings.HasPrefix(p, testenv+"/") }
 	floor := func(p string) int {
 		top, _, _ := strings.Cut(strings.TrimPrefix(p, mod), "/")
-		return map[string]int{"codec": 1, "transport": 2, "relay": 3, "bench": 4, "cmd": 5}[top]
+		return map[string]int{"codec": 1, "transport": 2, "relay": 3, "bench": 4, "cmd": 5, "deploy": 5}[top]
 	}
 	for _, tags := range []string{"", "libav"} {
 		cmd := exec.Command("go", "list", "-tags", tags, "-f", "{{.ImportPath}}|{{join .Imports \" \"}}|{{join .TestImports \" \"}} {{join .XTestImports \" \"}}|{{join .Deps \" \"}}", mod+"...")
@@ -69,7 +74,7 @@ func TestImportsPointDown(t *testing.T) {
 				continue
 			}
 			if floor(pkg) == 0 {
-				t.Errorf("%s is on no floor of the design (codec, transport, relay, bench, cmd) and is not test support (internal/testenv)", pkg)
+				t.Errorf("%s is on no floor of the design (codec, transport, relay, bench, cmd and deploy) and is not test support (internal/testenv)", pkg)
 			}
 			check := func(deps string, test bool) {
 				for _, d := range strings.Fields(deps) {
