@@ -18,11 +18,12 @@ import (
 // throws away whatever comes, counting bytes. It keeps the benchmarks about
 // camrelay's own cost, not a server's.
 type discardServer struct {
-	ln    net.Listener
-	bytes atomic.Uint64
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
+	ln        net.Listener
+	bytes     atomic.Uint64
+	announces atomic.Uint64 // publish sessions begun
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	conns     []net.Conn
 }
 
 func startDiscardServer(tb testing.TB) *discardServer {
@@ -88,6 +89,9 @@ func (s *discardServer) serve(c net.Conn) {
 			}
 		}
 		extra := ""
+		if method == "ANNOUNCE" {
+			s.announces.Add(1)
+		}
 		if method == "SETUP" {
 			extra = "Transport: " + h.Get("Transport") + "\r\n"
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/camrelay/camrelay/relay/auth"
 	"github.com/camrelay/camrelay/relay/config"
+	"github.com/camrelay/camrelay/relay/fleet"
 	"github.com/camrelay/camrelay/transport"
 	"github.com/camrelay/camrelay/transport/mediamtx"
 )
@@ -55,6 +56,9 @@ type App struct {
 
 	guardOnce sync.Once
 	guard     *auth.LoginGuard
+
+	fleet  *fleet.Member // fleet mode (fleet: in the file), set once by Run
+	apiURL atomic.Pointer[string]
 }
 
 func (a *App) env() func(string) (string, bool) {
@@ -140,6 +144,9 @@ func (a *App) Run(ctx context.Context, reload <-chan struct{}) error {
 		pt := a.pubTokens
 		sup.PublishURL = func(c config.Camera) (string, error) { return pt.PublishURL(c.Output, c.Path) }
 	}
+	if cfg.Fleet.Enabled() {
+		cfg = a.startFleet(cfg, sup)
+	}
 	sup.Start()
 	defer sup.Close()
 	a.sup.Store(sup)
@@ -165,6 +172,11 @@ func (a *App) Run(ctx context.Context, reload <-chan struct{}) error {
 	a.edit.Unlock()
 	if err != nil {
 		return err
+	}
+	if a.fleet != nil {
+		a.fleet.Start()
+		defer a.fleet.Close() // before sup.Close: stop, then give the cameras away
+		a.Log.Info("fleet mode: the camera list and ownership come from etcd", "id", a.fleet.ID(), "etcd", cfg.Fleet.Etcd)
 	}
 
 	changes := make(chan struct{}, 1)
@@ -266,6 +278,11 @@ func (a *App) reload(why string) {
 
 // apply makes the running cameras match cfg. Callers hold a.edit.
 func (a *App) apply(cfg *config.Config) error {
+	if a.fleet != nil && cfg.Owners() == nil {
+		// A reloaded file: in fleet mode its cameras: only seeded etcd.
+		cur := a.Config()
+		cfg = cfg.WithFleet(cur.Cameras, cur.Owners())
+	}
 	var relayed, all []config.Camera
 	onDemand := false
 	for _, c := range cfg.Cameras {

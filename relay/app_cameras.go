@@ -60,6 +60,9 @@ func (a *App) AddCamera(ctx context.Context, c config.Camera) error {
 	if err := c.CheckLiteral(); err != nil {
 		return &InvalidError{Err: err}
 	}
+	if a.fleet != nil {
+		return a.fleetEdit(ctx, "add", c)
+	}
 	if _, ok := a.Config().Camera(c.Name); ok {
 		return ErrExists
 	}
@@ -77,6 +80,9 @@ func (a *App) ReplaceCamera(ctx context.Context, name string, c config.Camera) e
 	if c.Name != name {
 		return &InvalidError{Err: fmt.Errorf("name: %q does not match the camera %q in the URL (rename by deleting and adding)", c.Name, name)}
 	}
+	if a.fleet != nil {
+		return a.fleetEdit(ctx, "replace", c)
+	}
 	if _, ok := a.Config().Camera(name); !ok {
 		return ErrNotFound
 	}
@@ -85,6 +91,9 @@ func (a *App) ReplaceCamera(ctx context.Context, name string, c config.Camera) e
 
 // DeleteCamera stops a camera and removes it from the configuration file.
 func (a *App) DeleteCamera(ctx context.Context, name string) error {
+	if a.fleet != nil {
+		return a.fleetEdit(ctx, "delete", config.Camera{Name: name})
+	}
 	if _, ok := a.Config().Camera(name); !ok {
 		return ErrNotFound
 	}
@@ -98,7 +107,10 @@ type CameraView struct {
 	Config config.Camera `json:"config"`
 	Shard  int           `json:"shard"`
 	Local  bool          `json:"local"`
-	Status CameraStatus  `json:"status,omitzero"`
+	// Owner is the fleet member that relays the camera (fleet mode; empty
+	// while nobody holds its claim).
+	Owner  string       `json:"owner,omitempty"`
+	Status CameraStatus `json:"status,omitzero"`
 }
 
 func redacted(c config.Camera) config.Camera {
@@ -131,6 +143,9 @@ func (a *App) Camera(name string) (CameraView, bool) {
 func (a *App) view(cfg *config.Config, c config.Camera) CameraView {
 	r := cfg.Resolved(c)
 	v := CameraView{Config: redacted(c), Shard: cfg.ShardOf(c.Name), Local: cfg.Local(c.Name)}
+	if o := cfg.Owners(); o != nil {
+		v.Shard, v.Owner = 0, o.Owner[c.Name]
+	}
 	if !v.Local {
 		return v // its status is on the instance that relays it
 	}

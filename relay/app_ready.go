@@ -19,7 +19,7 @@ func (a *App) Ready(ctx context.Context) []string {
 	a.readyMu.Lock()
 	defer a.readyMu.Unlock()
 	if time.Since(a.readyAt) < 3*time.Second {
-		return a.readyCache
+		return withFleet(a.readyCache, a.fleetProblem()) // the fleet's state is never stale
 	}
 	var problems []string
 	cfg := a.Config()
@@ -53,7 +53,7 @@ func (a *App) Ready(ctx context.Context) []string {
 	}
 	slices.Sort(problems)
 	a.readyAt, a.readyCache = time.Now(), problems
-	return problems
+	return withFleet(problems, a.fleetProblem())
 }
 
 // directStatus shows a direct camera from MediaMTX's side.
@@ -82,4 +82,11 @@ func (a *App) directStatus(c config.Camera) CameraStatus {
 	st.Bytes = info.runtime.BytesReceived
 	st.Tracks = info.runtime.Tracks
 	return st
+}
+
+func withFleet(problems []string, fleet string) []string {
+	if fleet == "" {
+		return problems
+	}
+	return append(slices.Clone(problems), fleet)
 }

@@ -31,7 +31,11 @@ func (b *Backoff) Next(ran time.Duration) time.Duration {
 	}
 	d = min(d, b.Max)
 	b.attempt++
-	// Equal jitter: between half and all of the delay.
+	return jitter(d)
+}
+
+// jitter is equal jitter: between half and all of d.
+func jitter(d time.Duration) time.Duration {
 	half := d / 2
 	if half <= 0 {
 		return d

@@ -50,6 +50,10 @@ const (
 	SinkError      SinkState = "error"
 	SinkStopped    SinkState = "stopped"
 	SinkOnDemand   SinkState = "on-demand" // served to MediaMTX by camrelay's RTSP server
+	// SinkIdle: the source was silent past publish_timeout, so the session
+	// was closed (the path is not ready at MediaMTX); it opens again when
+	// the camera sends new media.
+	SinkIdle SinkState = "idle"
 )
 
 // pipeline is one camera: a source loop writing the ring, a sink loop
@@ -63,6 +67,8 @@ type pipeline struct {
 	// transcoder, for mode: transcode, sits between the source and the
 	// ring.
 	transcoder codec.Transcoder
+	// snaps caches snapshots (snapshot.go), taken on request.
+	snaps snapshotCache
 
 	srcStats  transport.SourceStats
 	sinkStats transport.SinkStats
@@ -84,6 +90,9 @@ type pipeline struct {
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 	backoff Backoff
+	// sinkRetryMax caps the sink's delay between attempts, except after
+	// failures an operator must fix (Supervisor.SinkBackoffMax).
+	sinkRetryMax time.Duration
 
 	// On demand: the source runs while demand > 0, and for releaseAfter
 	// after the last viewer left. The release timer's callback is counted
@@ -283,6 +292,8 @@ type attempts struct {
 	// again picks out endings that call for a new attempt at once (nil:
 	// none do).
 	again func(error) bool
+	// limit, when set, caps the delay after a failure (0: no cap).
+	limit func(error) time.Duration
 	// failed reports the other endings, retried after wait.
 	failed func(err error, wait time.Duration)
 }
@@ -308,6 +319,11 @@ func (p *pipeline) retry(ctx context.Context, a attempts) {
 			ran = 0 // never got going: keep backing off
 		}
 		wait := b.Next(ran)
+		if a.limit != nil {
+			if l := a.limit(err); l > 0 && wait > l {
+				wait = jitter(l)
+			}
+		}
 		a.failed(err, wait)
 		select {
 		case <-ctx.Done():
@@ -351,9 +367,15 @@ func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
 
 func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
 	var sessions uint64
+	idle := false
 	p.retry(ctx, attempts{what: "sink", backoff: b,
 		begin: func() {
-			p.setSinkState(SinkWaiting, nil)
+			if !idle {
+				// After ErrIdle the sink waits for new media in its
+				// Run: status keeps saying why.
+				p.setSinkState(SinkWaiting, nil)
+			}
+			idle = false
 			sessions = p.sinkStats.Sessions.Load()
 			p.mu.Lock()
 			p.sinkSessions = sessions
@@ -367,10 +389,21 @@ func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
 				p.log.Info("source tracks changed, publishing again")
 				return true
 			case errors.Is(err, transport.ErrIdle):
-				p.log.Info("source silent past the publish timeout, session closed")
+				p.log.Info("source silent past the publish timeout: session closed until the camera sends new media")
+				p.setSinkState(SinkIdle, p.scrub(err))
+				idle = true
 				return true
 			}
 			return false
+		},
+		// A server that comes back (MediaMTX started late or restarted)
+		// is found within sinkRetryMax, not after the camera's backoff;
+		// a refusal an operator must fix keeps the full backoff.
+		limit: func(err error) time.Duration {
+			if needsOperator(err) {
+				return 0
+			}
+			return p.sinkRetryMax
 		},
 		failed: func(err error, wait time.Duration) {
 			state := SinkBackoff
@@ -383,12 +416,7 @@ func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
 		}})
 }
 
-// ErrNoSnapshot is returned for cameras that decode nothing.
-var ErrNoSnapshot = errors.New("snapshots are taken from decoded pictures: only transcoding cameras (mode: transcode) have them")
+// ErrNoSnapshot is returned for cameras without video.
+var ErrNoSnapshot = errors.New("snapshots are taken from the camera's video: this camera sends none")
 
-func (p *pipeline) snapshot() ([]byte, error) {
-	if p.transcoder == nil {
-		return nil, ErrNoSnapshot
-	}
-	return p.transcoder.Snapshot()
-}
+func (p *pipeline) snapshot() ([]byte, error) { return p.snapshotWidth(0) } // snapshot.go

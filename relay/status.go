@@ -53,7 +53,8 @@ type SinkStatus struct {
 	Sessions   uint64        `json:"sessions"`
 	Packets    uint64        `json:"packets"`
 	Frames     uint64        `json:"frames"`
-	Dropped    uint64        `json:"dropped"`
+	Dropped    uint64        `json:"dropped"` // lost: the source lapped the sink
+	Skipped    uint64        `json:"skipped"` // passed over waiting for a keyframe (session start, camera reconnect): not a loss
 	Rebases    uint64        `json:"rebases"`
 	LatencyP50 time.Duration `json:"latency_p50_ns"`
 	LatencyP99 time.Duration `json:"latency_p99_ns"`
@@ -86,7 +87,7 @@ func (p *pipeline) sample(now time.Time) {
 }
 
 // promote moves the states on once packets prove them: connecting to
-// streaming, waiting to publishing.
+// streaming, waiting (or idle) to publishing.
 func (p *pipeline) promote(now time.Time) {
 	last := p.srcStats.Last.Load()
 	p.mu.Lock()
@@ -95,7 +96,7 @@ func (p *pipeline) promote(now time.Time) {
 		p.state, p.since = StateStreaming, now
 		p.lastErr = ""
 	}
-	if (p.sinkState == SinkWaiting) && p.sinkStats.Sessions.Load() > p.sinkSessions {
+	if (p.sinkState == SinkWaiting || p.sinkState == SinkIdle) && p.sinkStats.Sessions.Load() > p.sinkSessions {
 		p.sinkState, p.sinkSince = SinkPublishing, now
 		p.sinkErr = ""
 	}
@@ -136,7 +137,7 @@ func (p *pipeline) status() CameraStatus {
 		st.Tracks = append(st.Tracks, t.String())
 	}
 	st.Sink.Sessions, st.Sink.Packets, st.Sink.Frames = k.Sessions.Load(), k.Packets.Load(), k.Frames.Load()
-	st.Sink.Dropped, st.Sink.Rebases = k.Dropped.Load(), k.Rebases.Load()
+	st.Sink.Dropped, st.Sink.Skipped, st.Sink.Rebases = k.Dropped.Load(), k.Skipped.Load(), k.Rebases.Load()
 	st.Sink.LatencyP50, st.Sink.LatencyP99 = k.Latency.Quantile(0.5), k.Latency.Quantile(0.99)
 	if p.transcoder != nil {
 		st.Transcode = transcodeStatus(p.transcoder.Stats())

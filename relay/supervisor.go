@@ -34,6 +34,12 @@ type Supervisor struct {
 	// BackoffMin and BackoffMax bound retry delays. Zero means the
 	// config package's defaults.
 	BackoffMin, BackoffMax time.Duration
+	// SinkBackoffMax caps the delay between publish attempts that failed
+	// for a reason that can go away by itself (MediaMTX down, restarting,
+	// started late), so that cameras publish again within it once the
+	// server is back. Refusals an operator must fix (401, 403, 404) keep
+	// the full backoff. Zero means config.DefaultSinkBackoffMax.
+	SinkBackoffMax time.Duration
 	// RingSize is each camera's ring in bytes. Zero means the default.
 	RingSize int
 	// PublishURL, when set, gives each publish session its output URL (with
@@ -71,6 +77,9 @@ func (s *Supervisor) Start() {
 	}
 	if s.RingSize == 0 {
 		s.RingSize = config.DefaultRingSize
+	}
+	if s.SinkBackoffMax == 0 {
+		s.SinkBackoffMax = config.DefaultSinkBackoffMax
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.pipes = map[string]*pipeline{}
@@ -269,7 +278,8 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 	if !started {
 		return nil, errors.New("supervisor is not running")
 	}
-	p := &pipeline{cam: cam, log: s.Log.With("camera", cam.Name), ring: ring.New(s.RingSize), releaseAfter: s.ReleaseGrace}
+	p := &pipeline{cam: cam, log: s.Log.With("camera", cam.Name), ring: ring.New(s.RingSize), releaseAfter: s.ReleaseGrace,
+		sinkRetryMax: s.SinkBackoffMax}
 	if p.releaseAfter == 0 {
 		p.releaseAfter = 2 * time.Second
 	}

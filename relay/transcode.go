@@ -25,7 +25,9 @@ func Caps() config.Caps {
 }
 
 // openSource opens a camera's source through transport's registry: in
-// copy mode its packets go into the ring (out) as they are; in transcode
+// copy mode its packets go into the ring (out) as they are (with audio:
+// drop, opus or aac, through an audioFilter that leaves video untouched and
+// removes or re-encodes the audio); in transcode
 // mode its frames go through a transcoder that writes the ring. The
 // pipeline keeps the transcoder across reconnects so that the output
 // timeline never goes back, and closes it.
@@ -41,7 +43,15 @@ func openSource(cam config.Camera, out codec.PacketWriter, stats *transport.Sour
 		if !ok {
 			return nil, nil, fmt.Errorf("a %s source must be transcoded (mode: transcode)", kind.Name)
 		}
-		return nil, ps, nil
+		switch cam.Audio {
+		case "", codec.AudioCopy:
+			return nil, ps, nil // the camera's packets go straight into the ring
+		case codec.AudioOpus, codec.AudioAAC:
+			if !libav.Available {
+				return nil, nil, fmt.Errorf("audio: %s: %w", cam.Audio, libav.ErrNotBuilt)
+			}
+		}
+		return nil, audioFilterSource{ps, newAudioFilter(out, cam.Audio, log)}, nil
 	}
 	fs, ok := src.(transport.FrameSource)
 	if !ok {

@@ -61,6 +61,12 @@ type RTSPPublisher struct {
 	Stats *SinkStats
 	// Log, when set, gets debug messages (never credentials).
 	Log *slog.Logger
+
+	// resumeAfter is when the last packet published before an ErrIdle
+	// ending was received (codec.Now): the next Run publishes only media
+	// newer than it. Run is called again after it returns, never
+	// concurrently.
+	resumeAfter int64
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -74,6 +80,11 @@ func orDefault(d, def time.Duration) time.Duration {
 // the session fails, the source changes tracks (ErrTracksChanged) or stays
 // silent past the publish timeout (ErrIdle). Errors never contain
 // credentials.
+//
+// After ErrIdle, the next Run connects only once the source delivers a
+// keyframe newer than the last packet published: a dead camera's last
+// seconds still in the ring are not published again, and the server's path
+// stays down until the camera is back.
 func (p *RTSPPublisher) Run(ctx context.Context, r PacketReader) error {
 	var used string
 	err := p.run(ctx, r, &used)
@@ -90,7 +101,9 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader, used *string) e
 	}
 	pkt := codec.Packet{Payload: make([]byte, codec.MaxPayload)}
 
-	// Start at a keyframe of the newest source session.
+	// Start at a keyframe of the newest source session that is newer than
+	// what was published before going idle. Anything else is read past, not
+	// resynced from: Resync would land on the same packet again at once.
 	r.Resync()
 	var tracks []codec.Track
 	for {
@@ -99,10 +112,10 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader, used *string) e
 		}
 		var epoch uint32
 		epoch, tracks = r.Tracks()
-		if pkt.Epoch == epoch && len(tracks) > 0 {
+		if pkt.Epoch == epoch && pkt.Flags&codec.FlagSync != 0 && pkt.Received > p.resumeAfter && len(tracks) > 0 {
 			break
 		}
-		r.Resync()
+		stats.Skipped.Add(1)
 	}
 
 	raw := p.URL
@@ -175,6 +188,7 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader, used *string) e
 		case <-keep.C:
 			if time.Duration(codec.Now()-s.lastPacket) > publishTimeout {
 				s.teardown()
+				p.resumeAfter = s.lastPacket
 				return ErrIdle
 			}
 			if err := s.keepAlive(); err != nil {

@@ -437,3 +437,161 @@ func TestPublisherWrongPassword(t *testing.T) {
 		t.Fatalf("%d ANNOUNCE, want 2 (without, then with credentials)", n)
 	}
 }
+
+// waitBlocked waits (2 s at most) until the reader of m sleeps on Ready
+// again: it called Ready after waits0 and no TryRead since. A reader that
+// spins on TryRead never gets there.
+func (m *memRing) waitBlocked(t *testing.T, waits0 int64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for m.waits.Load() <= waits0 || m.reads.Load() != m.readsAtWait.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader did not block on Ready within 2 s (%d TryRead calls so far)", m.reads.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// noRequest fails if the server received a request of method.
+func (s *fakeRecordServer) noRequest(t *testing.T, method, why string) {
+	t.Helper()
+	for len(s.reqs) > 0 {
+		if r := <-s.reqs; r.method == method {
+			t.Fatalf("%s %s", method, why)
+		}
+	}
+}
+
+// TestPublisherWaitsForKeyframeOfNewSession: the camera began a new session
+// (new epoch) and has sent no keyframe yet, while a keyframe of the old one
+// is still in the ring. The publisher must sleep until a keyframe of the
+// new session comes, not resync to the old one again and again (a busy loop
+// that took a full core per camera).
+func TestPublisherWaitsForKeyframeOfNewSession(t *testing.T) {
+	srv := startFakeRecordServer(t, "", "", false)
+	r := newMemRing()
+	r.SetTracks(h264Tracks)
+	src := &videoSource{r: r}
+	src.keyframe()
+	src.pframe()
+	r.SetTracks(h264Tracks) // reconnected: PLAY answered, no keyframe yet
+	src.pframe()
+	stats := &SinkStats{}
+	p := &RTSPPublisher{URL: srv.url("cam"), Stats: stats, KeepAlive: time.Minute, PublishTimeout: time.Minute}
+	done, cancel := runPublisher(p, r)
+	defer cancel()
+
+	r.waitBlocked(t, 0)
+	if n := r.reads.Load(); n > 10 {
+		t.Fatalf("%d TryRead calls for 5 packets before blocking", n)
+	}
+	srv.noRequest(t, "ANNOUNCE", "before a keyframe of the current session")
+
+	src.keyframe()
+	srv.nextRequest(t, "RECORD")
+	if pkt := srv.nextPacket(t); pkt.Payload[0] != testSPS[0] {
+		t.Fatalf("first packet % x, want the new keyframe's SPS", pkt.Payload[:1])
+	}
+	cancel()
+	if err := waitRun(t, done); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if stats.Dropped.Load() != 0 {
+		t.Errorf("dropped %d: nothing was lost", stats.Dropped.Load())
+	}
+}
+
+// TestPublisherIdleWaitsForNewMedia: a camera silent past the publish
+// timeout ends the session (ErrIdle). Run again, as the pipeline does, the
+// publisher must not announce the last GOP still in the ring again (MediaMTX
+// would show a dead camera as live, with a new session every keepalive), nor
+// for new packets that bring no keyframe; it publishes again once the
+// camera sends a keyframe of a new session.
+func TestPublisherIdleWaitsForNewMedia(t *testing.T) {
+	srv := startFakeRecordServer(t, "", "", false)
+	r := newMemRing()
+	r.SetTracks(h264Tracks)
+	src := &videoSource{r: r}
+	src.keyframe()
+	src.pframe()
+	stats := &SinkStats{}
+	p := &RTSPPublisher{URL: srv.url("cam"), Stats: stats, KeepAlive: 20 * time.Millisecond, PublishTimeout: 100 * time.Millisecond}
+	done, cancel := runPublisher(p, r)
+	srv.nextRequest(t, "ANNOUNCE")
+	if err := waitRun(t, done); !errors.Is(err, ErrIdle) {
+		t.Fatalf("Run: %v, want ErrIdle", err)
+	}
+	cancel()
+	srv.nextRequest(t, "TEARDOWN")
+	sent := stats.Packets.Load()
+	if sent != 4 {
+		t.Fatalf("%d packets sent, want the keyframe's 3 and the P frame", sent)
+	}
+	for range sent {
+		srv.nextPacket(t)
+	}
+
+	// Run again at once, as the pipeline does after ErrIdle.
+	w := r.waits.Load()
+	done, cancel = runPublisher(p, r)
+	defer cancel()
+	r.waitBlocked(t, w)
+	srv.noRequest(t, "ANNOUNCE", "again after ErrIdle with no new media: a dead camera republished")
+
+	// New packets without a keyframe: still nothing to show.
+	w = r.waits.Load()
+	src.pframe()
+	r.waitBlocked(t, w)
+	srv.noRequest(t, "ANNOUNCE", "for a P frame: nothing decodable")
+
+	// The camera is back: a new session with a keyframe.
+	r.SetTracks(h264Tracks)
+	src.keyframe()
+	srv.nextRequest(t, "ANNOUNCE")
+	srv.nextRequest(t, "RECORD")
+	for i, want := range []byte{testSPS[0], testPPS[0], 0x65} {
+		if pkt := srv.nextPacket(t); pkt.Payload[0] != want {
+			t.Fatalf("packet %d after the camera came back starts %x, want %x", i, pkt.Payload[0], want)
+		}
+	}
+	cancel()
+	if err := waitRun(t, done); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if stats.Sessions.Load() != 2 || stats.Packets.Load() != sent+3 {
+		t.Errorf("sessions %d packets %d, want 2 and %d", stats.Sessions.Load(), stats.Packets.Load(), sent+3)
+	}
+}
+
+// TestPublisherCountsKeyframeWaitsAsSkipped: after a camera reconnect the
+// P frames before the first keyframe are skipped, not lost: they count in
+// Skipped, and Dropped (what alerts watch) stays zero.
+func TestPublisherCountsKeyframeWaitsAsSkipped(t *testing.T) {
+	srv := startFakeRecordServer(t, "", "", false)
+	r := newMemRing()
+	r.SetTracks(h264Tracks)
+	src := &videoSource{r: r}
+	src.keyframe()
+	stats := &SinkStats{}
+	p := &RTSPPublisher{URL: srv.url("cam"), Stats: stats, KeepAlive: time.Minute, PublishTimeout: time.Minute}
+	done, cancel := runPublisher(p, r)
+	defer cancel()
+	for range 3 {
+		srv.nextPacket(t)
+	}
+	r.SetTracks(h264Tracks)
+	for range 4 {
+		src.pframe()
+	}
+	src.keyframe()
+	for range 3 {
+		srv.nextPacket(t)
+	}
+	cancel()
+	if err := waitRun(t, done); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if s, d := stats.Skipped.Load(), stats.Dropped.Load(); s != 4 || d != 0 {
+		t.Fatalf("skipped %d dropped %d, want 4 and 0", s, d)
+	}
+}

@@ -26,6 +26,10 @@ type memRing struct {
 	epoch  uint32
 	tracks []codec.Track
 	ready  chan struct{}
+	// reads and waits count TryRead and Ready calls (a reader that waits
+	// calls Ready, one that spins does not); readsAtWait is reads at the
+	// last Ready call.
+	reads, waits, readsAtWait atomic.Int64
 }
 
 func newMemRing() *memRing { return &memRing{ready: make(chan struct{}, 1)} }
@@ -52,6 +56,7 @@ func (m *memRing) WritePacket(p *codec.Packet) {
 }
 
 func (m *memRing) TryRead(p *codec.Packet) bool {
+	m.reads.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.pos >= len(m.pkts) {
@@ -65,7 +70,11 @@ func (m *memRing) TryRead(p *codec.Packet) bool {
 	return true
 }
 
-func (m *memRing) Ready() <-chan struct{} { return m.ready }
+func (m *memRing) Ready() <-chan struct{} {
+	m.readsAtWait.Store(m.reads.Load())
+	m.waits.Add(1)
+	return m.ready
+}
 func (m *memRing) Tracks() (uint32, []codec.Track) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -410,7 +410,9 @@ func messageLen(b []byte) int {
 			body, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
 		}
 	}
-	if body < 0 || len(b) < head+4+body {
+	// A Content-Length beyond what b holds (a lie as large as MaxInt would
+	// overflow head+4+body) waits for more, until the buffer is full.
+	if body < 0 || body > len(b)-head-4 {
 		return 0
 	}
 	return head + 4 + body

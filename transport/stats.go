@@ -22,7 +22,8 @@ type SinkStats struct {
 	Packets  atomic.Uint64 // RTP packets written to the server
 	Bytes    atomic.Uint64 // payload bytes written
 	Frames   atomic.Uint64 // video frames written
-	Dropped  atomic.Uint64 // packets skipped: lapped by the source, or waiting for a keyframe
+	Dropped  atomic.Uint64 // packets lost: the source lapped the sink in the ring
+	Skipped  atomic.Uint64 // packets passed over waiting for a keyframe (session start, camera reconnect): not a loss
 	Sessions atomic.Uint64 // publish sessions opened (ANNOUNCE accepted)
 	Rebases  atomic.Uint64 // timestamp/sequence rebases (camera reconnects and jumps)
 	// Latency is the time from the last packet of a frame read off the

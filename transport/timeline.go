@@ -52,7 +52,7 @@ func (tl *timeline) next(r PacketReader, p *codec.Packet) (*pubTrack, uint16, ui
 	t := &tl.tracks[p.Track]
 	if t.waitKey {
 		if p.Flags&codec.FlagSync == 0 {
-			tl.stats.Dropped.Add(1)
+			tl.stats.Skipped.Add(1)
 			t.discont = true // keep measuring the gap from the last packet sent
 			return nil, 0, 0, nil
 		}

@@ -31,7 +31,10 @@ type CameraConfig struct {
 	Codec string
 	Clip  string // Annex-B H.264 or H.265 file, looped forever; not used by JPEG
 	FPS   int    // frame rate; 0 means 25
-	Audio string // raw G.711 mu-law 8 kHz mono file; adds a PCMU track (PT 0) of 20 ms packets; empty: video only
+	// Audio is a raw G.711 mu-law 8 kHz mono file (a PCMU track, PT 0, of
+	// 20 ms packets) or an AAC-LC ADTS file named .aac (an MPEG4-GENERIC
+	// track, PT 97, one access unit per packet); empty: video only.
+	Audio string
 
 	// Width and Height of JPEG pictures: multiples of 8 up to 2040 (what
 	// the RTP/JPEG header can say). 0 means 640x480.
@@ -113,7 +116,7 @@ type Camera struct {
 	auth  AuthMethod // effective method
 	clip  *Clip      // H.264 and H.265
 	jpeg  *jpegFrames
-	audio []byte
+	audio *audioClip
 	sdp   []byte
 
 	stalled  atomic.Bool
@@ -164,7 +167,7 @@ type stream struct {
 	snap []*session
 }
 
-func newCamera(s *Server, cfg CameraConfig, clip *Clip, jpeg *jpegFrames, audio []byte) (*Camera, error) {
+func newCamera(s *Server, cfg CameraConfig, clip *Clip, jpeg *jpegFrames, audio *audioClip) (*Camera, error) {
 	c := &Camera{
 		s:     s,
 		cfg:   cfg,
@@ -188,7 +191,9 @@ func newCamera(s *Server, cfg CameraConfig, clip *Clip, jpeg *jpegFrames, audio 
 		return nil, err
 	}
 	c.sdp = sdp
-	c.st.abuf = make([]byte, ilvHdr+rtpHdr+pcmuPacketBytes)
+	if audio != nil {
+		c.st.abuf = make([]byte, 0, ilvHdr+rtpHdr+audio.maxPayload())
+	}
 	c.st.sr = make([]byte, 0, 2*(ilvHdr+srLen))
 	c.resetStream()
 	return c, nil
@@ -244,7 +249,7 @@ func (c *Camera) makeSDP() ([]byte, error) {
 		desc.Medias = append(desc.Medias, &description.Media{
 			Type:    description.MediaTypeAudio,
 			Control: "trackID=1",
-			Formats: []format.Format{&format.G711{PayloadTyp: audioPT, MULaw: true, SampleRate: 8000, ChannelCount: 1}},
+			Formats: []format.Format{c.audio.format()},
 		})
 	}
 	b, err := desc.Marshal(false)
@@ -335,17 +340,17 @@ func (c *Camera) tick(now time.Time) time.Time {
 	next := st.vorigin.Add(c.frameOffset(st.n))
 	if c.audio != nil {
 		for {
-			due := st.aorigin.Add(time.Duration(st.an) * audioPeriod)
+			due := st.aorigin.Add(time.Duration(st.an) * c.audio.period())
 			if now.Before(due) {
 				break
 			}
 			if now.Sub(due) > behindLimit {
-				st.aorigin = now.Add(-time.Duration(st.an) * audioPeriod)
+				st.aorigin = now.Add(-time.Duration(st.an) * c.audio.period())
 			}
 			c.sendAudio()
 			st.an++
 		}
-		if due := st.aorigin.Add(time.Duration(st.an) * audioPeriod); due.Before(next) {
+		if due := st.aorigin.Add(time.Duration(st.an) * c.audio.period()); due.Before(next) {
 			next = due
 		}
 	}
@@ -573,21 +578,16 @@ func (c *Camera) sendFrame() {
 
 func (c *Camera) sendAudio() {
 	st := &c.st
-	ts := st.abase + uint32(st.an*pcmuPacketBytes)
+	ts := st.abase + uint32(st.an)*c.audio.samples()
 	if c.stalled.Load() {
-		st.apos = (st.apos + pcmuPacketBytes) % len(c.audio)
+		_, st.apos = c.audio.appendPayload(st.abuf[:0], st.an, st.apos)
 		return
 	}
-	b := appendRTPHeader(st.abuf[:ilvHdr], false, audioPT, st.aseq, ts, st.assrc)
+	b := appendRTPHeader(st.abuf[:ilvHdr], c.audio.isAAC(), c.audio.payloadType(), st.aseq, ts, st.assrc)
 	st.aseq++
-	for len(b) < cap(st.abuf) {
-		n := copy(b[len(b):cap(st.abuf)], c.audio[st.apos:])
-		b = b[:len(b)+n]
-		if st.apos += n; st.apos == len(c.audio) {
-			st.apos = 0
-		}
-	}
-	b[0], b[2], b[3] = '$', 0, rtpHdr+pcmuPacketBytes
+	b, st.apos = c.audio.appendPayload(b, st.an, st.apos)
+	payload := len(b) - ilvHdr - rtpHdr
+	b[0], b[2], b[3] = '$', byte((len(b)-ilvHdr)>>8), byte(len(b)-ilvHdr)
 	for _, ss := range c.snapshot() {
 		t := &ss.tracks[1]
 		if !t.on || ss.dead.Load() {
@@ -603,7 +603,7 @@ func (c *Camera) sendAudio() {
 			_, _ = c.s.udpRTP.WriteToUDPAddrPort(b[ilvHdr:], t.rtp)
 		}
 		ss.aPackets++
-		ss.aOctets += pcmuPacketBytes
+		ss.aOctets += uint32(payload)
 	}
 }
 
@@ -620,7 +620,10 @@ func (c *Camera) sendSR(now time.Time) {
 	frac := uint64(unix%1e9) << 32 / 1e9
 	ntp := sec<<32 | frac
 	vts := st.vbase + uint32(int64(now.Sub(st.vorigin))*9/100000)
-	ats := st.abase + uint32(int64(now.Sub(st.aorigin))*8/1000000)
+	ats := st.abase
+	if c.audio != nil {
+		ats += uint32(int64(now.Sub(st.aorigin)) * int64(c.audio.rate) / int64(time.Second))
+	}
 	for _, ss := range snap {
 		if ss.dead.Load() {
 			continue

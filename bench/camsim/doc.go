@@ -2,7 +2,7 @@
 // test and benchmark peer of camrelay. One Server listens on one loopback
 // TCP port for RTSP (plus one shared UDP port pair) and one for HTTP, and
 // serves any number of cameras by URL path. RTSP cameras loop an H.264 or
-// H.265 clip (optionally with G.711 audio) at their frame rate, with every
+// H.265 clip (optionally with G.711 or AAC audio) at their frame rate, with every
 // frame stamped by an SEI send-time message (codec.AppendH264StampSEI,
 // codec.AppendH265StampSEI), or send MJPEG over RTP (RFC 2435). MJPEG
 // pictures, over RTP or HTTP, carry their send time as a pixel barcode

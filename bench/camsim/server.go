@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +53,7 @@ type Server struct {
 	rtcpPort int
 	cameras  map[string]*Camera
 	clips    map[string]*Clip
-	audio    map[string][]byte
+	audio    map[string]*audioClip
 	conns    map[*rtspConn]struct{}
 	wg       sync.WaitGroup
 
@@ -136,7 +135,7 @@ func (s *Server) initMaps() {
 	if s.cameras == nil {
 		s.cameras = make(map[string]*Camera)
 		s.clips = make(map[string]*Clip)
-		s.audio = make(map[string][]byte)
+		s.audio = make(map[string]*audioClip)
 		s.conns = make(map[*rtspConn]struct{})
 		s.mjpeg = make(map[string]*MJPEGCamera)
 	}
@@ -364,16 +363,13 @@ func (s *Server) AddCamera(cfg CameraConfig) (*Camera, error) {
 			return nil, fmt.Errorf("camsim: camera %q: %w", cfg.Path, err)
 		}
 	}
-	var audio []byte
+	var audio *audioClip
 	if cfg.Audio != "" {
 		audio = s.audio[cfg.Audio]
 		if audio == nil {
-			audio, err = os.ReadFile(cfg.Audio)
+			audio, err = loadAudio(cfg.Audio)
 			if err != nil {
 				return nil, fmt.Errorf("camsim: camera %q: audio: %w", cfg.Path, err)
-			}
-			if len(audio) < pcmuPacketBytes {
-				return nil, fmt.Errorf("camsim: camera %q: audio %s: shorter than one 20 ms packet", cfg.Path, cfg.Audio)
 			}
 			s.audio[cfg.Audio] = audio
 		}

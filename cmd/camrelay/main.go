@@ -234,6 +234,11 @@ func start(ctx context.Context, app *relay.App, reload <-chan struct{}) (*runnin
 			return nil, fmt.Errorf("api: %w", err)
 		}
 		r.apiAddr = ln.Addr().String()
+		scheme := "http://"
+		if cfg.Auth.TLS.Cert != "" {
+			scheme = "https://"
+		}
+		app.SetAPIURL(scheme + r.apiAddr)
 		if t := cfg.Auth.TLS; t.Cert != "" {
 			tc, err := auth.TLSConfig(t.Cert, t.Key)
 			if err != nil {

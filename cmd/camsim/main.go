@@ -42,7 +42,7 @@ Flags:
 	clip := fs.String("clip", "testdata/clips/h264_320x240_25.h264", "Annex-B H.264 clip every camera loops")
 	n := fs.Int("n", 4, "number of cameras, named cam1..camN (ignored with -paths)")
 	paths := fs.String("paths", "", "comma-separated camera paths, instead of -n")
-	audio := fs.String("audio", "", "raw G.711 mu-law 8 kHz file: adds a PCMU track to every camera, or only to those of -audio-cams")
+	audio := fs.String("audio", "", "raw G.711 mu-law 8 kHz file (a PCMU track) or AAC ADTS file named .aac (an MPEG4-GENERIC track): adds audio to every camera, or only to those of -audio-cams")
 	audioCams := fs.String("audio-cams", "", "comma-separated paths that get -audio (default: all cameras)")
 	user := fs.String("user", "", "user name every camera asks for")
 	pass := fs.String("pass", "", "password every camera asks for")

@@ -14,5 +14,3 @@ func normalize(cfg codec.TranscodeConfig) (codec.TranscodeConfig, error) {
 	}
 	return cfg.WithDefaults(), nil
 }
-
-

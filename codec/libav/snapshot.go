@@ -26,8 +26,12 @@ func encodeJPEG(src *astiav.Frame) ([]byte, error) {
 // encodeJPEGAs is encodeJPEG with the JPEG's sampling given: yuvj420p,
 // yuvj422p or yuvj444p.
 func encodeJPEGAs(src *astiav.Frame, pf astiav.PixelFormat) (_ []byte, err error) {
+	return encodeJPEGSized(src, pf, src.Width(), src.Height())
+}
+
+// encodeJPEGSized is encodeJPEGAs with the picture scaled to w x h.
+func encodeJPEGSized(src *astiav.Frame, pf astiav.PixelFormat, w, h int) (_ []byte, err error) {
 	installLog()
-	w, h := src.Width(), src.Height()
 	var s scaler
 	defer s.Close()
 	if err := s.reset(src, w, h, pf, true); err != nil {

@@ -82,7 +82,7 @@ func (s *Server) Handler() http.Handler {
 		s.Guard = s.App.LoginGuard()
 	}
 	s.registry = prometheus.NewRegistry()
-	s.registry.MustRegister(&collector{app: s.App}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.registry.MustRegister(&collector{app: s.App}, &fleetCollector{app: s.App}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
@@ -94,6 +94,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/cameras/{name...}", s.authed(s.cameraGet))
 	mux.HandleFunc("PUT /v1/cameras/{name...}", s.authed(s.replace))
 	mux.HandleFunc("DELETE /v1/cameras/{name...}", s.authed(s.remove))
+	mux.HandleFunc("GET /v1/fleet", s.authed(s.fleetView))
 	// Go's profiler, behind the API's authentication: how an operator finds
 	// where a busy edge box spends its CPU.
 	mux.HandleFunc("GET /debug/pprof/", s.authed(pprof.Index))
@@ -346,7 +347,7 @@ func intParam(v string, def, lo, hi int) (int, error) {
 func (s *Server) cameraGet(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if n, ok := strings.CutSuffix(name, "/snapshot.jpg"); ok {
-		s.snapshot(w, n)
+		s.snapshot(w, r, n)
 		return
 	}
 	if n, ok := strings.CutSuffix(name, "/location"); ok {
@@ -369,11 +370,21 @@ func (s *Server) cameraGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-func (s *Server) snapshot(w http.ResponseWriter, name string) {
-	jpg, err := s.App.Snapshot(name)
+// snapshot serves a JPEG of a camera's latest picture (every camera:
+// transcoding cameras' latest picture, copy cameras' newest keyframe),
+// ?width=N scaled down to N pixels wide.
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, name string) {
+	width, err := intParam(r.URL.Query().Get("width"), 0, relay.MinSnapshotWidth, relay.MaxSnapshotWidth)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "width: "+err.Error())
+		return
+	}
+	jpg, err := s.App.SnapshotWidth(name, width)
 	switch {
 	case errors.Is(err, relay.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no camera named %q", name))
+	case errors.Is(err, relay.ErrSnapshotNeedsLibav):
+		writeError(w, http.StatusNotImplemented, err.Error())
 	case errors.Is(err, relay.ErrNoSnapshot):
 		writeError(w, http.StatusConflict, err.Error())
 	case err != nil:

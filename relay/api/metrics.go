@@ -24,7 +24,8 @@ var (
 	dBytes      = desc("bytes_total", "Payload bytes received from the camera.")
 	dFrames     = desc("frames_total", "Video frames received from the camera.")
 	dLost       = desc("lost_packets_total", "Packets the camera sent that never arrived.")
-	dDrops      = desc("dropped_packets_total", "Packets camrelay dropped (sink lapped, oversized).")
+	dDrops      = desc("dropped_packets_total", "Packets camrelay lost (sink lapped by the source, oversized); not the waits for a keyframe.")
+	dSkipped    = desc("skipped_packets_total", "Packets the sink passed over while waiting for a keyframe (session start, camera reconnect): expected, not a loss.")
 	dReconnects = desc("reconnects_total", "Times camrelay reconnected to the camera.")
 	dFPS        = desc("fps", "Video frames per second over the last second.")
 	dBitrate    = desc("bitrate_bps", "Bits per second received over the last second.")
@@ -37,13 +38,16 @@ var (
 var states = []relay.State{relay.StateConnecting, relay.StateStreaming, relay.StateBackoff, relay.StateError, relay.StateStopped, relay.StateIdle}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dUp, dState, dPackets, dBytes, dFrames, dLost, dDrops, dReconnects, dFPS, dBitrate, dSessions, dSent, dLatency, dViewers} {
+	for _, d := range []*prometheus.Desc{dUp, dState, dPackets, dBytes, dFrames, dLost, dDrops, dSkipped, dReconnects, dFPS, dBitrate, dSessions, dSent, dLatency, dViewers} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, v := range c.app.Cameras() {
+		if !v.Local {
+			continue // another shard relays it and reports it
+		}
 		st := v.Status
 		n := v.Config.Name
 		gauge := func(d *prometheus.Desc, x float64, l ...string) {
@@ -69,6 +73,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dFrames, st.Frames)
 		counter(dLost, st.Lost)
 		counter(dDrops, st.Drops)
+		counter(dSkipped, st.Sink.Skipped)
 		counter(dReconnects, st.Reconnects)
 		gauge(dFPS, st.FPS)
 		gauge(dBitrate, st.Bitrate)

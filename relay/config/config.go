@@ -25,7 +25,11 @@ import (
 type Config struct {
 	// Output is the default sink of every camera: an RTSP URL in which
 	// {path} (and {name}) are replaced per camera.
-	Output   string   `yaml:"output"`
+	Output string `yaml:"output"`
+	// Outputs is a list of such templates instead of Output: every camera
+	// that sets neither output nor outputs publishes to each of them
+	// (outputs.go).
+	Outputs  []string `yaml:"outputs"`
 	Log      Log      `yaml:"log"`
 	Defaults Defaults `yaml:"defaults"`
 	API      API      `yaml:"api"`
@@ -40,10 +44,13 @@ type Config struct {
 	Auth Auth `yaml:"auth"`
 	// Shard splits the cameras among several camrelay instances that share
 	// this configuration: each relays only the cameras it owns.
-	Shard   Shard    `yaml:"shard"`
+	Shard Shard `yaml:"shard"`
+	// Fleet coordinates instances through etcd (see Fleet).
+	Fleet   Fleet    `yaml:"fleet"`
 	Cameras []Camera `yaml:"cameras"`
 
-	caps Caps // what the binary that validates this configuration can do
+	caps  Caps         // what the binary that validates this configuration can do
+	fleet *FleetOwners // fleet mode: who relays what (WithFleet)
 }
 
 // Caps is what a binary can do, as validation needs to know it: the kinds
@@ -136,8 +143,14 @@ type Shard struct {
 // ShardOf is the shard that relays the camera name.
 func (c *Config) ShardOf(name string) int { return shard.Owner(name, c.Shard.Count) }
 
-// Local reports whether this instance relays the camera name.
-func (c *Config) Local(name string) bool { return c.ShardOf(name) == c.Shard.Index }
+// Local reports whether this instance relays the camera name: the one
+// that holds its claim in fleet mode, its shard otherwise.
+func (c *Config) Local(name string) bool {
+	if c.fleet != nil {
+		return c.fleet.Local[name]
+	}
+	return c.ShardOf(name) == c.Shard.Index
+}
 
 // LocalCameras are the cameras this instance relays, as in the file.
 func (c *Config) LocalCameras() []Camera {
@@ -231,6 +244,11 @@ type Camera struct {
 	Transport string `yaml:"transport,omitempty" json:"transport,omitempty"`
 	Path      string `yaml:"path,omitempty" json:"path,omitempty"`
 	Output    string `yaml:"output,omitempty" json:"output,omitempty"`
+	// Outputs publishes the camera to several servers at once instead of
+	// one output, each from its own reader of the camera's ring with its
+	// own reconnects (outputs.go). After Resolved it holds every output and
+	// Output the first.
+	Outputs []string `yaml:"outputs,omitempty" json:"outputs,omitempty"`
 	// Per-camera overrides of Defaults.
 	StallTimeout   Duration `yaml:"stall_timeout,omitempty" json:"stall_timeout,omitempty"`
 	ReadTimeout    Duration `yaml:"read_timeout,omitempty" json:"read_timeout,omitempty"`
@@ -346,6 +364,8 @@ var typeNames = strings.NewReplacer(
 	"in type config.AuthUser", "in an auth user",
 	"in type config.AuthPermission", "in a permission",
 	"in type config.Shard", "in shard",
+	"in type config.Fleet", "in fleet",
+	"in type config.FleetTLS", "in fleet.tls",
 )
 
 // yamlError rewrites yaml.v3's Go-flavoured messages for users.

@@ -15,6 +15,11 @@ const (
 	DefaultPublishTimeout = 10 * time.Second
 	DefaultBackoffMin     = 500 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
+	// DefaultSinkBackoffMax caps the wait between publish attempts that
+	// failed for a reason time fixes (MediaMTX restarting): a refused
+	// connection every 1-2 s per camera is cheap for both sides, and a
+	// MediaMTX that comes back gets its cameras at once.
+	DefaultSinkBackoffMax = 2 * time.Second
 	DefaultRingSize       = 128 << 10
 	DefaultAPIListen      = "127.0.0.1:9990"
 	DefaultServeListen    = "127.0.0.1:8556"
@@ -67,6 +72,7 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	c.fleetDefaults()
 }
 
 func setDur(d *Duration, def time.Duration) {

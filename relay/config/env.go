@@ -40,6 +40,17 @@ func (c *Config) expand(lookup func(string) (string, bool)) error {
 	for i := range c.Shard.ViewerURLs {
 		do(fmt.Sprintf("shard.viewer_urls[%d]", i), &c.Shard.ViewerURLs[i], false)
 	}
+	for i := range c.Fleet.Etcd {
+		do(fmt.Sprintf("fleet.etcd[%d]", i), &c.Fleet.Etcd[i], false)
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"fleet.prefix", &c.Fleet.Prefix}, {"fleet.user", &c.Fleet.User}, {"fleet.pass", &c.Fleet.Pass}, {"fleet.id", &c.Fleet.ID},
+		{"fleet.address", &c.Fleet.Address}, {"fleet.api_url", &c.Fleet.APIURL},
+		{"fleet.tls.ca", &c.Fleet.TLS.CA}, {"fleet.tls.cert", &c.Fleet.TLS.Cert}, {"fleet.tls.key", &c.Fleet.TLS.Key}} {
+		do(f.name, f.v, false)
+	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		label := fmt.Sprintf("cameras[%d]", i)

@@ -74,6 +74,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.checkServices()...)
 	errs = append(errs, c.checkShard()...)
+	errs = append(errs, c.checkFleet()...)
 	names := map[string]int{}
 	paths := map[string]string{}
 	for i, cam := range c.Cameras {
@@ -167,8 +168,20 @@ func (c *Config) CheckCamera(cam Camera) []error {
 		add("output: not set, and there is no top-level output template")
 	}
 	transcoding := mode == ModeTranscode
-	if !transcoding && (cam.Video != (Video{}) || cam.Audio != "") {
-		add("video/audio: only a camera with mode: transcode takes video and audio settings")
+	if !transcoding && cam.Video != (Video{}) {
+		add("video: only a camera with mode: transcode takes video settings (copy relays the camera's video as it is)")
+	}
+	if mode == ModeDirect && cam.Audio != "" {
+		add("audio: a direct camera is pulled by MediaMTX itself; only copy and transcode cameras take audio settings")
+	}
+	if mode == ModeCopy && cam.Audio != "" {
+		// Copy keeps the video as it is; the audio is copied, dropped or
+		// re-encoded (libav) for WebRTC (opus) or HLS (aac) viewers.
+		if err := codec.CheckAudio(cam.Audio); err != nil {
+			errs = append(errs, err)
+		} else if (cam.Audio == codec.AudioOpus || cam.Audio == codec.AudioAAC) && c.caps.Transcode != nil {
+			add("audio: %s re-encodes the camera's audio, and %v", cam.Audio, c.caps.Transcode)
+		}
 	}
 	if transcoding && c.caps.Transcode != nil {
 		add("mode: %v", c.caps.Transcode)

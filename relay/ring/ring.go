@@ -207,12 +207,15 @@ type Reader struct {
 	pos        uint64
 	resync     bool
 	resyncFrom uint64
-	nextIndex  uint32
-	started    bool
-	ready      chan struct{}
-	dropped    atomic.Uint64
-	laps       atomic.Uint64
-	fence      atomic.Uint32
+	// syncEpoch, after Resync, is the source session the reader resumes
+	// in: sync points of older sessions do not count. 0 once it resumed.
+	syncEpoch uint32
+	nextIndex uint32
+	started   bool
+	ready     chan struct{}
+	dropped   atomic.Uint64
+	laps      atomic.Uint64
+	fence     atomic.Uint32
 }
 
 // NewReader registers a reader that starts as start says.
@@ -263,12 +266,19 @@ func (rd *Reader) Dropped() uint64 { return rd.dropped.Load() }
 // Laps is the number of times the writer lapped this reader.
 func (rd *Reader) Laps() uint64 { return rd.laps.Load() }
 
-// Resync makes the reader skip to the newest sync point still in the ring
-// (or the next one written), as if lapped but without counting drops. Sinks
-// call it after (re)connecting, so a new session starts with a keyframe and
-// a picture at once.
+// Resync makes the reader skip to the newest sync point of the current
+// source session still in the ring (or the next one written), as if lapped
+// but without counting drops. Sinks call it after (re)connecting, so a new
+// session starts with a keyframe and a picture at once.
+//
+// A keyframe of an older session does not count: when the camera has begun
+// a new session (SetTracks) and sent no keyframe yet, the reader waits for
+// one (TryRead reports false until it is written) instead of getting the
+// old session's back, which a sink would refuse, resync, and find again at
+// once: a busy loop.
 func (rd *Reader) Resync() {
 	rd.started = false
+	rd.syncEpoch = rd.r.tracks.Load().Epoch
 	rd.resync = true
 	rd.resyncFrom = 0
 	if c := rd.r.commit.Load(); c > rd.r.size {
@@ -335,6 +345,14 @@ func (rd *Reader) TryRead(p *codec.Packet) bool {
 		p.SequenceNumber = binary.LittleEndian.Uint16(h[6:])
 		p.Timestamp = binary.LittleEndian.Uint32(h[8:])
 		p.Epoch = binary.LittleEndian.Uint32(h[12:])
+		if p.Epoch < rd.syncEpoch {
+			// A sync point of a session older than the one Resync
+			// asked for: wait for the next sync point instead.
+			rd.resync = true
+			rd.resyncFrom = rd.pos + 1
+			return false
+		}
+		rd.syncEpoch = 0
 		p.Received = int64(binary.LittleEndian.Uint64(h[16:]))
 		idx := binary.LittleEndian.Uint32(h[24:])
 		if rd.started && idx != rd.nextIndex {

@@ -358,3 +358,44 @@ func TestWakesPerFrameNotPerPacket(t *testing.T) {
 		t.Fatalf("%d packets without a marker did not wake the reader", wakeBatch)
 	}
 }
+
+// A source session that has begun (SetTracks) but sent no keyframe yet
+// while a keyframe of the older session is still in the ring: a reader that
+// resyncs must wait for a keyframe of the new session, not get the old one
+// back at once (a sink that checks the epoch and resyncs again would spin).
+func TestResyncWaitsForKeyframeOfCurrentSession(t *testing.T) {
+	for name, start := range map[string]StartAt{"NextSync": NextSync, "LatestSync": LatestSync} {
+		t.Run(name, func(t *testing.T) {
+			r := New(MinSize)
+			r.SetTracks(nil)
+			r.WritePacket(pkt(0, 100, true))
+			r.WritePacket(pkt(1, 100, false))
+			e2 := r.SetTracks(nil) // the camera reconnected: no keyframe yet
+			r.WritePacket(pkt(2, 100, false))
+			rd := r.NewReader(start)
+			defer rd.Close()
+			out := newBuf()
+			for range 3 {
+				rd.Resync()
+				if rd.TryRead(out) {
+					t.Fatalf("resync read packet %d of epoch %d before any keyframe of epoch %d", check(t, out), out.Epoch, e2)
+				}
+			}
+			r.WritePacket(pkt(3, 100, true))
+			select {
+			case <-rd.Ready():
+			default:
+				t.Fatal("the new session's keyframe did not wake the reader")
+			}
+			if !rd.TryRead(out) || check(t, out) != 3 || out.Epoch != e2 {
+				t.Fatalf("after the new keyframe: packet %d epoch %d, want 3 of epoch %d", check(t, out), out.Epoch, e2)
+			}
+			// A keyframe of the current session is found at once.
+			r.WritePacket(pkt(4, 100, false))
+			rd.Resync()
+			if !rd.TryRead(out) || check(t, out) != 3 {
+				t.Fatalf("resync in the current session: packet %d, want 3", check(t, out))
+			}
+		})
+	}
+}

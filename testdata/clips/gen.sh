@@ -12,3 +12,4 @@ ffmpeg $q -f lavfi -i testsrc2=size=320x240:rate=25 -t 2 -c:v libx264 -preset me
 ffmpeg $q -f lavfi -i testsrc2=size=640x360:rate=25 -t 2 -c:v libx265 -preset fast -pix_fmt yuv420p -b:v 300k \
   -x265-params keyint=25:min-keyint=25:scenecut=0:bframes=0:repeat-headers=1:log-level=error -f hevc h265_640x360_25.h265
 ffmpeg $q -f lavfi -i "sine=frequency=440:sample_rate=8000:duration=2" -c:a pcm_mulaw -f mulaw g711u_8000.ulaw
+ffmpeg $q -f lavfi -i "sine=frequency=660:sample_rate=16000:duration=2" -c:a aac -b:a 32k -ac 1 -f adts aac_16000.aac
