@@ -142,7 +142,12 @@ func (a *App) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	if a.pubTokens != nil {
 		pt := a.pubTokens
-		sup.PublishURL = func(c config.Camera) (string, error) { return pt.PublishURL(c.Output, c.Path) }
+		sup.PublishURL = func(c config.Camera) (string, error) {
+			if !publishesWithToken(c) { // an output with credentials of its own (outputs.go)
+				return c.Output, nil
+			}
+			return pt.PublishURL(c.Output, c.Path)
+		}
 	}
 	if cfg.Fleet.Enabled() {
 		cfg = a.startFleet(cfg, sup)

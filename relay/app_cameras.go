@@ -116,6 +116,13 @@ type CameraView struct {
 func redacted(c config.Camera) config.Camera {
 	c.Source = transport.RedactURL(c.Source)
 	c.Output = transport.RedactURL(c.Output)
+	if c.Outputs != nil {
+		outs := make([]string, len(c.Outputs))
+		for i, o := range c.Outputs {
+			outs[i] = transport.RedactURL(o)
+		}
+		c.Outputs = outs
+	}
 	return c
 }
 
@@ -167,16 +174,4 @@ func (a *App) view(cfg *config.Config, c config.Camera) CameraView {
 	}
 	v.Status = st
 	return v
-}
-
-// Snapshot is a JPEG of a camera's latest picture (transcoding cameras).
-func (a *App) Snapshot(name string) ([]byte, error) {
-	if _, ok := a.Config().Camera(name); !ok {
-		return nil, ErrNotFound
-	}
-	sup := a.Supervisor()
-	if sup == nil {
-		return nil, ErrNotFound
-	}
-	return sup.Snapshot(name)
 }

@@ -32,8 +32,10 @@ func (a *App) Ready(ctx context.Context) []string {
 			if r.Disabled || r.OnDemand || r.Mode == config.ModeDirect || !cfg.Local(c.Name) {
 				continue
 			}
-			if u, err := url.Parse(r.Output); err == nil {
-				hosts[transport.HostPort(u)] = true
+			for _, o := range r.Outputs {
+				if u, err := url.Parse(o); err == nil {
+					hosts[transport.HostPort(u)] = true
+				}
 			}
 		}
 		for h := range hosts {

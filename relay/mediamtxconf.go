@@ -115,12 +115,21 @@ func publishUsers(cfg *config.Config, o MediaMTXOptions) ([]map[string]any, erro
 		if c.Mode == config.ModeDirect || c.OnDemand || c.Output == "" {
 			continue
 		}
-		u, err := url.Parse(c.Output)
-		if err != nil || u.User == nil {
+		// This MediaMTX is the camera's first output's server; other
+		// outputs there publish with its users too. Outputs to other
+		// servers (outputs:) have accounts of their own there.
+		first, err := url.Parse(c.Output)
+		if err != nil {
 			continue
 		}
-		p, _ := u.User.Password()
-		accts[acct{u.User.Username(), p}] = append(accts[acct{u.User.Username(), p}], u.Hostname())
+		for _, o := range c.Outputs {
+			u, err := url.Parse(o)
+			if err != nil || u.User == nil || transport.HostPort(u) != transport.HostPort(first) {
+				continue
+			}
+			p, _ := u.User.Password()
+			accts[acct{u.User.Username(), p}] = append(accts[acct{u.User.Username(), p}], u.Hostname())
+		}
 	}
 	var users []map[string]any
 	keys := make([]acct, 0, len(accts))

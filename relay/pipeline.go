@@ -56,35 +56,39 @@ const (
 	SinkIdle SinkState = "idle"
 )
 
-// pipeline is one camera: a source loop writing the ring, a sink loop
-// reading it. It owns both goroutines.
+// pipeline is one camera: a source loop writing the ring, one sink loop
+// per output reading it (outputs.go). It owns every goroutine.
 type pipeline struct {
 	cam    config.Camera // resolved
 	log    *slog.Logger
 	ring   *ring.Ring
 	source Source
-	sink   Sink
+	// outs are the camera's outputs, in configuration order; none for an
+	// on-demand camera.
+	outs []*output
 	// transcoder, for mode: transcode, sits between the source and the
 	// ring.
 	transcoder codec.Transcoder
 	// snaps caches snapshots (snapshot.go), taken on request.
 	snaps snapshotCache
 
-	srcStats  transport.SourceStats
-	sinkStats transport.SinkStats
+	srcStats transport.SourceStats
 
 	mu         sync.Mutex
 	state      State
 	since      time.Time
 	lastErr    string
 	reconnects uint64
-	sinkState  SinkState
-	sinkErr    string
-	sinkSince  time.Time
+	started    time.Time
+	// sinkState, sinkErr and sinkSince sum up the outputs as one state:
+	// the worst of them, and its error (outputs.go summarize).
+	sinkState SinkState
+	sinkErr   string
+	sinkSince time.Time
 	// sessionStart is codec.Now() when the current source attempt began.
 	sessionStart int64
-	sinkSessions uint64 // sink sessions opened before the current attempt
 	rate         rateSampler
+	history      stateHistory // recent state changes (history.go)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -108,8 +112,11 @@ func (p *pipeline) start(parent context.Context, backoffMin, backoffMax time.Dur
 	p.ctx, p.cancel = context.WithCancel(parent)
 	p.backoff = Backoff{Min: backoffMin, Max: backoffMax}
 	now := time.Now()
-	p.state, p.since = StateConnecting, now
+	p.state, p.since, p.started = StateConnecting, now, now
 	p.sinkState, p.sinkSince = SinkWaiting, now
+	for _, o := range p.outs {
+		o.state, o.since = SinkWaiting, now
+	}
 	if p.cam.OnDemand {
 		p.state = StateIdle
 		p.sinkState = SinkOnDemand
@@ -120,15 +127,7 @@ func (p *pipeline) start(parent context.Context, backoffMin, backoffMax time.Dur
 		defer p.done.Done()
 		p.sourceLoop(p.ctx, p.backoff)
 	}()
-	if p.sink != nil {
-		rd := p.ring.NewReader(ring.NextSync)
-		p.done.Add(1)
-		go func() {
-			defer p.done.Done()
-			defer rd.Close()
-			p.sinkLoop(p.ctx, rd, p.backoff)
-		}()
-	}
+	p.startOutputs() // outputs.go
 }
 
 // acquire counts a viewer of an on-demand camera and connects the camera if
@@ -222,8 +221,9 @@ func (p *pipeline) stop() {
 	}
 	p.mu.Lock()
 	p.state, p.since = StateStopped, time.Now()
-	p.sinkState, p.sinkSince = SinkStopped, time.Now()
+	p.sinkState, p.sinkSince = SinkStopped, p.since
 	p.mu.Unlock()
+	p.stopOutputs(time.Now())
 }
 
 // protect runs f, turning a panic into an error so that one broken camera
@@ -238,11 +238,18 @@ func (p *pipeline) protect(what string, f func() error) (err error) {
 	return f()
 }
 
-// scrub removes the camera's credentials (source and output) from err's
+// scrub removes the camera's credentials (source and outputs) from err's
 // text. Errors come from libraries that quote URLs and passwords as they
 // were given; status and log show them only through here.
 func (p *pipeline) scrub(err error) error {
-	return transport.Scrub(err, p.cam.Source, p.cam.Output)
+	if err == nil {
+		return nil
+	}
+	urls := []string{p.cam.Source, p.cam.Output}
+	for _, o := range p.outs {
+		urls = append(urls, o.url)
+	}
+	return transport.Scrub(err, urls...)
 }
 
 func (p *pipeline) setState(s State, err error) {
@@ -253,17 +260,6 @@ func (p *pipeline) setState(s State, err error) {
 	}
 	if err != nil {
 		p.lastErr = err.Error()
-	}
-}
-
-func (p *pipeline) setSinkState(s SinkState, err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.sinkState != s {
-		p.sinkState, p.sinkSince = s, time.Now()
-	}
-	if err != nil {
-		p.sinkErr = err.Error()
 	}
 }
 
@@ -365,58 +361,5 @@ func (p *pipeline) sourceLoop(ctx context.Context, b Backoff) {
 		}})
 }
 
-func (p *pipeline) sinkLoop(ctx context.Context, rd *ring.Reader, b Backoff) {
-	var sessions uint64
-	idle := false
-	p.retry(ctx, attempts{what: "sink", backoff: b,
-		begin: func() {
-			if !idle {
-				// After ErrIdle the sink waits for new media in its
-				// Run: status keeps saying why.
-				p.setSinkState(SinkWaiting, nil)
-			}
-			idle = false
-			sessions = p.sinkStats.Sessions.Load()
-			p.mu.Lock()
-			p.sinkSessions = sessions
-			p.mu.Unlock()
-		},
-		run:        func() error { return p.sink.Run(ctx, rd) },
-		progressed: func() bool { return p.sinkStats.Sessions.Load() != sessions },
-		again: func(err error) bool {
-			switch {
-			case errors.Is(err, transport.ErrTracksChanged):
-				p.log.Info("source tracks changed, publishing again")
-				return true
-			case errors.Is(err, transport.ErrIdle):
-				p.log.Info("source silent past the publish timeout: session closed until the camera sends new media")
-				p.setSinkState(SinkIdle, p.scrub(err))
-				idle = true
-				return true
-			}
-			return false
-		},
-		// A server that comes back (MediaMTX started late or restarted)
-		// is found within sinkRetryMax, not after the camera's backoff;
-		// a refusal an operator must fix keeps the full backoff.
-		limit: func(err error) time.Duration {
-			if needsOperator(err) {
-				return 0
-			}
-			return p.sinkRetryMax
-		},
-		failed: func(err error, wait time.Duration) {
-			state := SinkBackoff
-			if needsOperator(err) {
-				state = SinkError
-			}
-			err = p.scrub(err)
-			p.setSinkState(state, err)
-			p.log.Warn("publish failed", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
-		}})
-}
-
 // ErrNoSnapshot is returned for cameras without video.
 var ErrNoSnapshot = errors.New("snapshots are taken from the camera's video: this camera sends none")
-
-func (p *pipeline) snapshot() ([]byte, error) { return p.snapshotWidth(0) } // snapshot.go

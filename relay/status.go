@@ -35,7 +35,12 @@ type CameraStatus struct {
 	Height     int      `json:"height,omitempty"`
 	LastPacket float64  `json:"seconds_since_packet,omitempty"`
 
+	// Sink is the first output (the only one of a camera with output:),
+	// as status showed it before cameras had several.
 	Sink SinkStatus `json:"sink"`
+	// Sinks are all outputs, in configuration order (outputs:), each with
+	// its own state and counters; empty for on-demand cameras.
+	Sinks []SinkStatus `json:"sinks,omitempty"`
 
 	Mode string `json:"mode,omitempty"`
 	// Transcode is the transcoder's side, for mode: transcode.
@@ -45,8 +50,12 @@ type CameraStatus struct {
 	Viewers *int `json:"viewers,omitempty"`
 }
 
-// SinkStatus is the publishing side of a camera.
+// SinkStatus is the publishing side of a camera: one output.
 type SinkStatus struct {
+	// Output is its index in the camera's outputs, URL its redacted URL.
+	Output int    `json:"output"`
+	URL    string `json:"url,omitempty"`
+
 	State      SinkState     `json:"state"`
 	Since      time.Time     `json:"since"`
 	LastError  string        `json:"last_error,omitempty"`
@@ -96,16 +105,13 @@ func (p *pipeline) promote(now time.Time) {
 		p.state, p.since = StateStreaming, now
 		p.lastErr = ""
 	}
-	if (p.sinkState == SinkWaiting || p.sinkState == SinkIdle) && p.sinkStats.Sessions.Load() > p.sinkSessions {
-		p.sinkState, p.sinkSince = SinkPublishing, now
-		p.sinkErr = ""
-	}
+	p.promoteOutputs(now) // outputs.go
+	p.history.note(p)
 }
 
 func (p *pipeline) status() CameraStatus {
 	p.promote(time.Now())
 	s := &p.srcStats
-	k := &p.sinkStats
 	p.mu.Lock()
 	st := CameraStatus{
 		Name:       p.cam.Name,
@@ -118,17 +124,12 @@ func (p *pipeline) status() CameraStatus {
 		Reconnects: p.reconnects,
 		FPS:        p.rate.fps,
 		Bitrate:    p.rate.bitrate,
-		Sink: SinkStatus{
-			State:     p.sinkState,
-			Since:     p.sinkSince,
-			LastError: p.sinkErr,
-		},
 	}
 	p.mu.Unlock()
 	st.Packets, st.Frames, st.Bytes = s.Packets.Load(), s.Frames.Load(), s.Bytes.Load()
 	st.Lost, st.Oversized, st.Split, st.Corrupt = s.Lost.Load(), s.Oversized.Load(), s.Split.Load(), s.Corrupt.Load()
 	st.Width, st.Height = int(s.Width.Load()), int(s.Height.Load())
-	st.Drops = k.Dropped.Load() + p.ring.TooBig()
+	st.Drops = p.ring.TooBig() // and every output's, below
 	if last := s.Last.Load(); last != 0 {
 		st.LastPacket = time.Duration(codec.Now() - last).Seconds()
 	}
@@ -136,9 +137,7 @@ func (p *pipeline) status() CameraStatus {
 	for _, t := range tracks {
 		st.Tracks = append(st.Tracks, t.String())
 	}
-	st.Sink.Sessions, st.Sink.Packets, st.Sink.Frames = k.Sessions.Load(), k.Packets.Load(), k.Frames.Load()
-	st.Sink.Dropped, st.Sink.Skipped, st.Sink.Rebases = k.Dropped.Load(), k.Skipped.Load(), k.Rebases.Load()
-	st.Sink.LatencyP50, st.Sink.LatencyP99 = k.Latency.Quantile(0.5), k.Latency.Quantile(0.99)
+	p.outputsStatus(&st) // outputs.go
 	if p.transcoder != nil {
 		st.Transcode = transcodeStatus(p.transcoder.Stats())
 	}

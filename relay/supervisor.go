@@ -27,8 +27,9 @@ type Supervisor struct {
 	// Log receives per-camera messages (with a "camera" attribute).
 	// Nil means slog.Default().
 	Log *slog.Logger
-	// NewSource and NewSink build a camera's source and sink. Nil means
-	// the kind transport's registry gives for the URL's scheme.
+	// NewSource and NewSink build a camera's source and sinks. Nil means
+	// the kind transport's registry gives for the URL's scheme. NewSink is
+	// called once per output, with cam.Output set to that output's URL.
 	NewSource func(cam config.Camera, stats *transport.SourceStats, log *slog.Logger) (Source, error)
 	NewSink   func(cam config.Camera, stats *transport.SinkStats, log *slog.Logger) (Sink, error)
 	// BackoffMin and BackoffMax bound retry delays. Zero means the
@@ -44,7 +45,8 @@ type Supervisor struct {
 	RingSize int
 	// PublishURL, when set, gives each publish session its output URL (with
 	// a token camrelay minted for that camera's path) instead of the
-	// configured one.
+	// configured one. It is called per output, with cam.Output set to that
+	// output's URL (and cam.Outputs listing all of them).
 	PublishURL func(cam config.Camera) (string, error)
 	// ReleaseGrace is how long an on-demand camera stays connected after
 	// its last viewer (MediaMTX, which waits its own sourceOnDemandCloseAfter
@@ -132,7 +134,11 @@ func (s *Supervisor) Add(cam config.Camera) error {
 	}
 	s.pipes[cam.Name] = p
 	p.start(s.ctx, s.BackoffMin, s.BackoffMax)
-	p.log.Info("camera started", "source", transport.RedactURL(cam.Source), "output", transport.RedactURL(cam.Output))
+	outs := make([]string, len(p.outs))
+	for i, o := range p.outs {
+		outs[i] = o.shown
+	}
+	p.log.Info("camera started", "source", transport.RedactURL(cam.Source), "output", strings.Join(outs, " "))
 	return nil
 }
 
@@ -194,7 +200,7 @@ func (s *Supervisor) Apply(cams []config.Camera) error {
 		switch {
 		case !keep:
 			errs = append(errs, s.Remove(p.cam.Name))
-		case c != p.cam:
+		case !c.Equal(p.cam):
 			errs = append(errs, s.Replace(c))
 		}
 		delete(want, p.cam.Name)
@@ -296,14 +302,27 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 	if cam.OnDemand {
 		return p, nil // served by the RTSP server when demanded: no sink of its own
 	}
-	if s.NewSink == nil {
-		p.sink, err = openSink(cam, &p.sinkStats, p.log, s.PublishURL)
-	} else {
-		p.sink, err = newSink(cam, &p.sinkStats, p.log)
-	}
-	if err != nil {
-		p.discard()
-		return nil, fmt.Errorf("camera %q: output: %w", cam.Name, err)
+	list := cam.OutputList()
+	for i, u := range list {
+		o := &output{index: i, url: u, shown: transport.RedactURL(u), log: p.log}
+		if len(list) > 1 {
+			o.log = p.log.With("output", i)
+		}
+		oc := outputCamera(cam, u) // outputs.go
+		if s.NewSink == nil {
+			o.sink, err = openSink(oc, &o.stats, o.log, s.PublishURL)
+		} else {
+			o.sink, err = newSink(oc, &o.stats, o.log)
+		}
+		if err != nil {
+			p.discard()
+			field := "output"
+			if len(cam.Outputs) > 1 {
+				field = fmt.Sprintf("outputs[%d]", i)
+			}
+			return nil, fmt.Errorf("camera %q: %s: %w", cam.Name, field, err)
+		}
+		p.outs = append(p.outs, o)
 	}
 	return p, nil
 }
@@ -349,15 +368,4 @@ func (s *Supervisor) Demand(ctx context.Context, path string) (transport.PacketR
 			p.release()
 		})
 	}, nil
-}
-
-// Snapshot is a JPEG of a camera's latest decoded picture.
-func (s *Supervisor) Snapshot(name string) ([]byte, error) {
-	s.mu.Lock()
-	p, ok := s.pipes[name]
-	s.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("camera %q: %w", name, ErrNotFound)
-	}
-	return p.snapshot()
 }

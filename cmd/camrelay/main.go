@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/camrelay/camrelay/codec/libav"
@@ -150,7 +151,11 @@ func describe(c config.Camera) string {
 	if c.Disabled {
 		state = " (disabled)"
 	}
-	out := transport.RedactURL(c.Output)
+	outs := make([]string, len(c.Outputs))
+	for i, o := range c.Outputs {
+		outs[i] = transport.RedactURL(o)
+	}
+	out := strings.Join(outs, " + ")
 	switch {
 	case c.Mode == config.ModeDirect:
 		out = "MediaMTX pulls it directly"

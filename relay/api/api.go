@@ -122,6 +122,7 @@ func (s *Server) Handler() http.Handler {
 			}
 		}
 	}
+	s.uiRoutes(mux) // the status page (ui.go)
 	if s.Extra != nil {
 		s.Extra(mux)
 	}
@@ -367,7 +368,7 @@ func (s *Server) cameraGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no camera named %q", name))
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, cameraWithHistory{v, s.App.CameraHistory(name)})
 }
 
 // snapshot serves a JPEG of a camera's latest picture (every camera:

@@ -35,6 +35,8 @@ type Config struct {
 	API      API      `yaml:"api"`
 	MediaMTX MediaMTX `yaml:"mediamtx"`
 	Serve    Serve    `yaml:"serve"`
+	// UI is the status page at GET / on api.listen (ui.go).
+	UI UI `yaml:"ui"`
 	// StateFile keeps what camrelay must remember across restarts that is
 	// not configuration: which MediaMTX paths it created. Default: the
 	// configuration file's name + ".state.json".

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strings"
 	"time"
 
 	"github.com/camrelay/camrelay/codec"
@@ -82,7 +81,7 @@ func setDur(d *Duration, def time.Duration) {
 }
 
 // Resolved returns cam with every default filled in: path, transport,
-// output URL (template expanded), timeouts, mode and, for a transcoding
+// output URLs (templates expanded; Outputs lists all, Output is the first), timeouts, mode and, for a transcoding
 // camera, video and audio. It does not validate.
 func (c *Config) Resolved(cam Camera) Camera {
 	if cam.Path == "" {
@@ -91,10 +90,7 @@ func (c *Config) Resolved(cam Camera) Camera {
 	if cam.Transport == "" {
 		cam.Transport = c.Defaults.Transport
 	}
-	if cam.Output == "" {
-		cam.Output = c.Output
-	}
-	cam.Output = strings.NewReplacer("{path}", cam.Path, "{name}", cam.Name).Replace(cam.Output)
+	c.resolveOutputs(&cam) // outputs.go
 	if cam.StallTimeout == 0 {
 		cam.StallTimeout = c.Defaults.StallTimeout
 	}
@@ -108,7 +104,7 @@ func (c *Config) Resolved(cam Camera) Camera {
 		cam.Mode = c.impliedMode(cam.Source)
 	}
 	if cam.Mode == ModeDirect {
-		cam.Output = "" // MediaMTX pulls the camera; camrelay publishes nothing
+		cam.Output, cam.Outputs = "", nil // MediaMTX pulls the camera; camrelay publishes nothing
 	}
 	if cam.Mode == ModeTranscode {
 		cam.Video = videoFrom(cam.Video.Codec().WithDefaults())

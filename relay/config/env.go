@@ -22,6 +22,9 @@ func (c *Config) expand(lookup func(string) (string, bool)) error {
 		*s = v
 	}
 	do("output", &c.Output, true)
+	for i := range c.Outputs {
+		do(fmt.Sprintf("outputs[%d]", i), &c.Outputs[i], true)
+	}
 	for i := range c.API.Users {
 		do(fmt.Sprintf("api.users[%d].pass", i), &c.API.Users[i].Pass, false)
 	}
@@ -59,6 +62,9 @@ func (c *Config) expand(lookup func(string) (string, bool)) error {
 		}
 		do(label+": source", &cam.Source, true)
 		do(label+": output", &cam.Output, true)
+		for j := range cam.Outputs {
+			do(fmt.Sprintf("%s: outputs[%d]", label, j), &cam.Outputs[j], true)
+		}
 		do(label+": path", &cam.Path, false)
 	}
 	if len(errs) > 0 {
@@ -175,6 +181,15 @@ func (c Camera) CheckLiteral() error {
 				}
 			case reflect.Struct:
 				walk(prefix+name+".", f)
+			case reflect.Slice: // outputs
+				if f.Type().Elem().Kind() != reflect.String {
+					break
+				}
+				for j := range f.Len() {
+					if strings.Contains(f.Index(j).String(), "${") {
+						errs = append(errs, fmt.Errorf("%s%s[%d]: ${...} is expanded only in the configuration file, not in values sent to the API", prefix, name, j))
+					}
+				}
 			}
 		}
 	}

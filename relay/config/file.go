@@ -72,18 +72,21 @@ func EditCameras(path string, lookup func(string) (string, bool), caps Caps, edi
 // output, as API edits write them.
 func holdsCredential(raw []byte) bool {
 	var c struct {
-		Output  string `yaml:"output"`
+		Output  string   `yaml:"output"`
+		Outputs []string `yaml:"outputs"`
 		Cameras []struct {
-			Source string `yaml:"source"`
-			Output string `yaml:"output"`
+			Source  string   `yaml:"source"`
+			Output  string   `yaml:"output"`
+			Outputs []string `yaml:"outputs"`
 		} `yaml:"cameras"`
 	}
 	if yaml.Unmarshal(raw, &c) != nil {
 		return true // cannot tell: assume the worst
 	}
-	urls := []string{c.Output}
+	urls := append([]string{c.Output}, c.Outputs...)
 	for _, cam := range c.Cameras {
 		urls = append(urls, cam.Source, cam.Output)
+		urls = append(urls, cam.Outputs...)
 	}
 	for _, u := range urls {
 		for _, secret := range transport.Secrets(u) {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -39,7 +40,7 @@ func (c Camera) Equal(o Camera) bool {
 		return false
 	}
 	c.Outputs, o.Outputs = nil, nil
-	return c == o
+	return reflect.DeepEqual(c, o)
 }
 
 // templateOutputs are the top-level output templates.

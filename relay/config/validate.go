@@ -67,12 +67,9 @@ func (c *Config) Validate() error {
 	if d.RingSize < 16<<10 || d.RingSize > 64<<20 {
 		add("defaults.ring_size: must be between 16KiB and 64MiB")
 	}
-	if c.Output != "" {
-		if err := checkOutput(c.Output, true); err != nil {
-			add("output: %v", err)
-		}
-	}
+	errs = append(errs, c.checkTemplateOutputs()...) // outputs.go
 	errs = append(errs, c.checkServices()...)
+	errs = append(errs, c.checkUI()...)
 	errs = append(errs, c.checkShard()...)
 	errs = append(errs, c.checkFleet()...)
 	names := map[string]int{}
@@ -147,25 +144,9 @@ func (c *Config) CheckCamera(cam Camera) []error {
 			add("transport: %v", err)
 		}
 	}
-	switch {
-	case mode == ModeDirect:
-		if cam.Output != "" {
-			add("output: a direct camera is pulled by MediaMTX itself; it has no output")
-		}
-		if c.MediaMTX.API == "" {
-			add("mode: direct needs mediamtx.api, to provision the MediaMTX path")
-		}
-	case cam.OnDemand:
-		// MediaMTX pulls it from camrelay's RTSP server: no output URL.
-		if cam.Output != "" {
-			add("output: an on-demand camera is served to MediaMTX from camrelay's RTSP server (serve:); it has no output")
-		}
-	case cam.Output != "":
-		if err := checkOutput(cam.Output, false); err != nil {
-			add("output: %v", err)
-		}
-	case c.Output == "":
-		add("output: not set, and there is no top-level output template")
+	errs = append(errs, c.checkCameraOutputs(cam, mode)...) // outputs.go
+	if mode == ModeDirect && c.MediaMTX.API == "" {
+		add("mode: direct needs mediamtx.api, to provision the MediaMTX path")
 	}
 	transcoding := mode == ModeTranscode
 	if !transcoding && cam.Video != (Video{}) {
