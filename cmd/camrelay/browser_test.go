@@ -71,11 +71,17 @@ func inLoopbackNetns(t *testing.T, timeout time.Duration) bool {
 }
 
 // chromiumFlags run Chromium headless, offline and quiet: no sync,
-// component updates, metrics or other background requests, a throwaway
-// profile, and WebRTC that uses loopback (Chromium leaves loopback out of
-// its ICE candidates unless allowed) with plain IP candidates instead of
-// mDNS names (which would need multicast to resolve). The namespace has
-// nothing but lo, so ICE has nothing else to use.
+// component updates, metrics, media-router discovery or other background
+// requests, and a throwaway profile. WebRTC (DESIGN.md, "Network
+// hygiene"): no mDNS host names (resolving them needs multicast); the IP
+// handling policy "default" without media permissions lets Chromium use the
+// default route's interface only, and enumerate no adapters. In the
+// namespace there is no default route and nothing but lo, so the offer
+// carries no host candidate at all (the test checks that any it carries is
+// loopback): Chromium's connectivity checks leave its wildcard socket for
+// MediaMTX's only candidate, 127.0.0.1, and MediaMTX learns the browser's
+// 127.0.0.1 address from them (peer-reflexive). Loopback is allowed in
+// peer connections, where Chromium would otherwise drop it.
 func chromiumFlags(profile string) []string {
 	return []string{
 		"--headless=new",
@@ -99,7 +105,7 @@ func chromiumFlags(profile string) []string {
 		"--user-data-dir=" + profile,
 		"--window-size=1100,760",
 		"--allow-loopback-in-peer-connection",
-		"--force-webrtc-ip-handling-policy=default_public_and_private_interfaces",
+		"--force-webrtc-ip-handling-policy=default",
 		"--disable-features=WebRtcHideLocalIpsWithMdns,MediaRouter,DialMediaRouteProvider,OptimizationHints,Translate",
 		"about:blank",
 	}

@@ -161,3 +161,22 @@ func TestViewerToken(t *testing.T) {
 		t.Errorf("CSP from a forged Host: %q", csp)
 	}
 }
+
+// Without ui.whep_url the page learns that previews are snapshots, and no
+// token is minted.
+func TestViewerTokenWithoutWHEP(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	ts := newServer(t, "auth:\n  keys: "+keys+"\n")
+	if code, body := post(t, ts.URL+"/v1/cameras", "admin", "pw", `{"name":"gate","source":"rtsp://127.0.0.1:1/s"}`); code != 201 {
+		t.Fatalf("add camera: %d %s", code, body)
+	}
+	code, body := post(t, ts.URL+"/v1/cameras/gate/viewer-token", "admin", "pw", "")
+	var acc viewerAccess
+	if err := json.Unmarshal([]byte(body), &acc); code != 200 || err != nil || acc.WHEPURL != "" || acc.Token != "" || acc.Path != "gate" {
+		t.Errorf("viewer token without ui.whep_url: %d %s", code, body)
+	}
+	_, h, _ := get(t, ts.URL+"/", "admin", "pw", "")
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self';") {
+		t.Errorf("CSP without a WHEP origin: %q", csp)
+	}
+}
