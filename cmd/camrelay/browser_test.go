@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,59 +15,9 @@ import (
 
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
+	"github.com/camrelay/camrelay/internal/testenv/netns"
 	"github.com/camrelay/camrelay/relay/auth"
 )
-
-// browserNetnsEnv marks the test binary re-executed inside a loopback-only
-// network namespace.
-const browserNetnsEnv = "CAMRELAY_BROWSER_IN_NETNS"
-
-// inLoopbackNetns runs the calling test again in a new network namespace
-// that has only a loopback interface (unshare --net, then ip link set lo
-// up) and reports false; the caller returns. Inside, it reports true.
-// MediaMTX's WebRTC server and Chromium join multicast groups (mDNS) on
-// every interface and neither can be told not to: in the namespace there is
-// nothing but lo (DESIGN.md, "Network hygiene"). Skips when the namespace
-// cannot be made (not root, no unshare).
-func inLoopbackNetns(t *testing.T, timeout time.Duration) bool {
-	t.Helper()
-	if os.Getenv(browserNetnsEnv) == "1" {
-		ifs, err := net.Interfaces()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, i := range ifs {
-			if i.Name != "lo" {
-				t.Fatalf("interface %s in the namespace: not loopback-only", i.Name)
-			}
-		}
-		return true
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("needs a loopback-only network namespace for MediaMTX's WebRTC server and Chromium (mDNS multicast), and unshare (util-linux) is not installed")
-	}
-	if out, err := exec.Command("unshare", "--net", "sh", "-c", "ip link set lo up").CombinedOutput(); err != nil {
-		t.Skipf("needs a loopback-only network namespace for MediaMTX's WebRTC server and Chromium (mDNS multicast); unshare --net failed (root or CAP_SYS_ADMIN needed): %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "unshare", "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh",
-		exe, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout="+timeout.String())
-	cmd.Env = append(os.Environ(), browserNetnsEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("run in a loopback-only network namespace:\n%s", out)
-	if err != nil {
-		t.Fatalf("in the namespace: %v", err)
-	}
-	if strings.Contains(string(out), "--- SKIP") {
-		t.Skip("skipped in the namespace")
-	}
-	return false
-}
 
 // chromiumFlags run Chromium headless, offline and quiet: no sync,
 // component updates, metrics, media-router discovery or other background
@@ -149,7 +98,7 @@ func TestStatusPage(t *testing.T) {
 	if err != nil {
 		t.Skip(err.Error())
 	}
-	if !inLoopbackNetns(t, 4*time.Minute) {
+	if !netns.InLoopback(t, 4*time.Minute) {
 		return
 	}
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,65 +14,15 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
+	"github.com/camrelay/camrelay/internal/testenv/netns"
 	"github.com/camrelay/camrelay/internal/testenv/whep"
 )
-
-// netnsEnv marks the test binary re-executed inside a loopback-only network
-// namespace.
-const netnsEnv = "CAMRELAY_AUTH_IN_NETNS"
-
-// inLoopbackNetns runs the calling test again in a new network namespace
-// that has only a loopback interface (unshare --net, then ip link set lo up)
-// and reports false; the caller returns. Inside, it reports true. MediaMTX's
-// WebRTC server joins the mDNS multicast group on every interface for each
-// session and has no switch for it: in the namespace there is nothing but
-// lo to join on. Skips when the namespace cannot be made (not root, no
-// unshare).
-func inLoopbackNetns(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(netnsEnv) == "1" {
-		ifs, err := net.Interfaces()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, i := range ifs {
-			if i.Name != "lo" {
-				t.Fatalf("interface %s in the namespace: not loopback-only", i.Name)
-			}
-		}
-		return true
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("needs a loopback-only network namespace for MediaMTX's WebRTC server (mDNS multicast), and unshare is not installed")
-	}
-	if out, err := exec.Command("unshare", "--net", "sh", "-c", "ip link set lo up").CombinedOutput(); err != nil {
-		t.Skipf("needs a loopback-only network namespace for MediaMTX's WebRTC server (mDNS multicast); unshare --net failed (root or CAP_SYS_ADMIN needed): %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "unshare", "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh",
-		exe, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=110s")
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("run in a loopback-only network namespace:\n%s", out)
-	if err != nil {
-		t.Fatalf("in the namespace: %v", err)
-	}
-	if strings.Contains(string(out), "--- SKIP") {
-		t.Skip("skipped in the namespace")
-	}
-	return false
-}
 
 // Reading over WHEP with "Authorization: Bearer <token>", through a
 // pion/webrtc client, receives video frames; a token for another camera, or
 // none, gets 401.
 func TestWHEPBearer(t *testing.T) {
-	if !inLoopbackNetns(t) {
+	if !netns.InLoopback(t, 110*time.Second) {
 		return
 	}
 	httpPort, udpPort := freeTCPPort(t), freeUDPPort(t)
