@@ -74,6 +74,7 @@ cat > "$dir/camrelay.yml" <<'YML'
 # The demo's camrelay configuration: passwords come from the environment.
 output: rtsp://relay:${RELAY_PASS}@127.0.0.1:RTSP_PORT/{path}
 api: {listen: 127.0.0.1:9990}
+ui: {whep_url: "http://{host}:8889/{path}/whep"}   # live previews on the status page
 mediamtx: {api: http://127.0.0.1:API_PORT}
 serve: {listen: 127.0.0.1:SERVE_PORT, user: mediamtx, pass: "${SERVE_PASS}"}
 cameras:
@@ -147,6 +148,7 @@ echo " On demand (connected when you open it):  http://127.0.0.1:${WEBRTC_PORT}/
 echo " Or over RTSP (ffplay, VLC, mpv):"
 for p in "${paths[@]}"; do echo "   rtsp://127.0.0.1:${RTSP_PORT}/$p"; done
 cat <<MSG
+ Status page:     http://127.0.0.1:9990/   (every camera, live, with its figures)
  camrelay API:    http://127.0.0.1:9990/v1/cameras   (status, metrics at /metrics)
  MediaMTX API:    http://127.0.0.1:${API_PORT}/v3/paths/list
  Logs:            $dir/{camrelay,mediamtx,camsim}.log
