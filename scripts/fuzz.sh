@@ -63,7 +63,7 @@ for dir in "${dirs[@]}"; do
 			ok=2
 		fi
 		if [ $ok != 0 ]; then
-			execs=$(grep -oE 'execs: [0-9]+' "$work/out" | tail -1 | cut -d' ' -f2)
+			execs=$(grep -oE 'execs: [0-9]+' "$work/out" | tail -1 | cut -d' ' -f2 || true) # a short run may print none
 			note=""
 			[ $ok = 2 ] && note=" (ended by Go's fuzztime deadline race, go.dev/issue/75804; corpus replays clean)"
 			printf 'fuzz: ok   %-28s %-40s %3ds %s execs%s\n' "$t" "$pkg" $((SECONDS - t0)) "${execs:-?}" "$note"
