@@ -104,7 +104,7 @@ type pipeline struct {
 	demand       int
 	srcCancel    context.CancelFunc
 	srcDone      chan struct{}
-	releaseTimer *time.Timer
+	releaseTimer *pendingRelease
 	releaseAfter time.Duration
 }
 
@@ -166,19 +166,24 @@ func (p *pipeline) release() {
 		return
 	}
 	p.done.Add(1)
-	var t *time.Timer
-	t = time.AfterFunc(p.releaseAfter, func() {
+	r := &pendingRelease{}
+	r.timer = time.AfterFunc(p.releaseAfter, func() {
 		defer p.done.Done()
-		p.disconnect(t)
+		p.disconnect(r)
 	})
-	p.releaseTimer = t
+	p.releaseTimer = r
 }
 
-// disconnect ends the on-demand source session when t is still the
+// pendingRelease is one scheduled disconnect. Its callback knows it by
+// pointer, never reads timer (set under p.mu after the callback may have
+// started), and acts only while it is still p.releaseTimer.
+type pendingRelease struct{ timer *time.Timer }
+
+// disconnect ends the on-demand source session when r is still the
 // pending release.
-func (p *pipeline) disconnect(t *time.Timer) {
+func (p *pipeline) disconnect(r *pendingRelease) {
 	p.mu.Lock()
-	if p.demand > 0 || p.srcCancel == nil || p.releaseTimer != t {
+	if p.demand > 0 || p.srcCancel == nil || p.releaseTimer != r {
 		p.mu.Unlock()
 		return
 	}
@@ -203,7 +208,7 @@ func (p *pipeline) discard() {
 // stopReleaseTimer cancels a pending release; p.mu is held. A callback
 // that already started sees releaseTimer changed and does nothing.
 func (p *pipeline) stopReleaseTimer() {
-	if p.releaseTimer != nil && p.releaseTimer.Stop() {
+	if p.releaseTimer != nil && p.releaseTimer.timer.Stop() {
 		p.done.Done() // the callback will never run
 	}
 	p.releaseTimer = nil
