@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -50,6 +51,13 @@ func renderMarkdown(w *bytes.Buffer, rep *Report, plotErr error) {
 		w.WriteString("## Failures\n\n")
 		for _, f := range rep.Failures {
 			fmt.Fprintf(w, "- %s\n", f)
+		}
+		w.WriteString("\n")
+	}
+	if len(rep.Notes) > 0 {
+		w.WriteString("## Notes\n\n")
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
 		}
 		w.WriteString("\n")
 	}
@@ -115,7 +123,7 @@ func renderMarkdown(w *bytes.Buffer, rep *Report, plotErr error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(w, "- %s: %s\n", k, rep.Machine[k])
+		fmt.Fprintf(w, "- %s: %s\n", k, strings.ReplaceAll(rep.Machine[k], "\n", "; "))
 	}
 	var load, mcpu []float64
 	for _, s := range rep.Samples {
@@ -167,7 +175,9 @@ func writePlot(path string, rep *Report) error {
 	line := func(p *plot.Plot, name string, c color.Color, v func(Sample) float64) error {
 		var pts plotter.XYs
 		for _, s := range rep.Samples {
-			pts = append(pts, plotter.XY{X: s.T / 60, Y: v(s)})
+			if y := v(s); !math.IsNaN(y) { // NaN: no reading
+				pts = append(pts, plotter.XY{X: s.T / 60, Y: y})
+			}
 		}
 		l, sc, err := plotter.NewLinePoints(pts)
 		if err != nil {
@@ -180,6 +190,7 @@ func writePlot(path string, rep *Report) error {
 		return nil
 	}
 	faults := func(p *plot.Plot, ymax float64) {
+		p.Y.Min, p.Y.Max = 0, ymax*1.4 // room for the legend above the lines
 		for _, f := range rep.Faults {
 			c := grey
 			if !f.OK {
@@ -195,7 +206,9 @@ func writePlot(path string, rep *Report) error {
 	maxOf := func(v func(Sample) float64) float64 {
 		m := 0.0
 		for _, s := range rep.Samples {
-			m = max(m, v(s))
+			if y := v(s); !math.IsNaN(y) {
+				m = max(m, y)
+			}
 		}
 		return m * 1.1
 	}
@@ -204,8 +217,7 @@ func writePlot(path string, rep *Report) error {
 		p.Title.Text = title
 		p.X.Label.Text = "minutes (dashed: faults; red: a fault not recovered in time)"
 		p.Y.Label.Text = y
-		p.Legend.Top, p.Legend.Left = false, true
-		p.Y.Min = 0
+		p.Legend.Top, p.Legend.Left = true, false
 		p.Add(plotter.NewGrid())
 		return p
 	}
@@ -245,7 +257,7 @@ func writePlot(path string, rep *Report) error {
 				v = append(v, r)
 			}
 			if len(v) == 0 {
-				return 0
+				return math.NaN()
 			}
 			sort.Float64s(v)
 			return f(v)

@@ -52,7 +52,7 @@ type Options struct {
 	// Limits of the trend test, per 10 minutes (see Trend).
 	MemSlope       float64 // bytes
 	GoroutineSlope float64
-	Progress       io.Writer
+	Progress       io.Writer `json:"-"`
 }
 
 // Defaults are the issue's: 40 cameras, 30 minutes, a fault every two
@@ -147,6 +147,9 @@ type Report struct {
 	LogErrors  map[string]int    `json:"camrelay_log_levels"`
 	Elapsed    float64           `json:"elapsed_s"`
 	StartupSec float64           `json:"startup_s"`
+	// Notes are a reader's remarks on the run, added to soak.json by hand
+	// and rendered (soak -render) under the findings.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // poll is one reading of MediaMTX's paths.
@@ -228,6 +231,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		os.Setenv("CAMRELAY_MEDIAMTX", o.MediaMTX)
 	}
 	rep := &Report{Started: time.Now().UTC(), Options: o, Machine: machine()}
+	if out, err := exec.Command(o.Camrelay, "version").CombinedOutput(); err == nil {
+		rep.Machine["camrelay"] = strings.TrimSpace(string(out))
+	}
 
 	// Cameras.
 	srv := &camsim.Server{}
@@ -318,6 +324,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// Render writes the report files of dir again from its soak.json.
+func Render(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "soak.json"))
+	if err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return err
+	}
+	return writeReport(dir, &rep)
 }
 
 func camName(i int) string { return fmt.Sprintf("cam%d", i) }
@@ -571,9 +590,11 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 // judgeFaults finds, for every fault, when each affected camera's media
-// arrived at MediaMTX again: the first poll after the fault cleared whose
-// bytes grew over the first poll after it (or, when the path was gone,
-// are there at all), with the path ready.
+// arrived at MediaMTX again: the first poll after the fault cleared at
+// which its path is ready and its bytes grew since the poll before (that
+// one after the clearing too). A publisher that came back in a new
+// MediaMTX session starts its path's byte count again from zero: a count
+// that fell is a new session, and growth is looked for from there.
 func (r *run) judgeFaults(fs []Fault) []Fault {
 	r.mu.Lock()
 	polls := append([]poll(nil), r.polls...)
@@ -583,8 +604,8 @@ func (r *run) judgeFaults(fs []Fault) []Fault {
 		cleared := r.t0.Add(time.Duration(f.Cleared * float64(time.Second)))
 		start := r.t0.Add(time.Duration(f.Start * float64(time.Second)))
 		f.PerCamera = map[string]float64{}
-		base := map[string]uint64{}
-		seenBase := map[string]bool{}
+		prev := map[string]pathState{}
+		seen := map[string]bool{}
 		for _, p := range polls {
 			if p.t.Before(cleared) || !p.ok {
 				continue
@@ -593,15 +614,10 @@ func (r *run) judgeFaults(fs []Fault) []Fault {
 				if _, done := f.PerCamera[c]; done {
 					continue
 				}
-				st := p.paths[c]
-				if !seenBase[c] {
-					seenBase[c], base[c] = true, st.bytes
-					if !st.ready {
-						base[c] = 0 // a new path: any bytes are new
-					}
-					continue
-				}
-				if st.ready && st.bytes > base[c] {
+				st, had := p.paths[c], seen[c]
+				before := prev[c]
+				prev[c], seen[c] = st, true
+				if had && st.ready && before.ready && st.bytes > before.bytes {
 					f.PerCamera[c] = p.t.Sub(cleared).Seconds()
 				}
 			}
@@ -637,7 +653,7 @@ func (r *run) judgeFaults(fs []Fault) []Fault {
 						continue
 					}
 					st := p.paths[c]
-					if last.IsZero() || st.bytes > prev {
+					if last.IsZero() || st.bytes != prev { // grown, or a new session
 						last, prev = p.t, st.bytes
 						continue
 					}
@@ -697,8 +713,14 @@ func (r *run) sampleLoop(ctx context.Context) []Sample {
 		if ps := r.lastPolls(2); len(ps) == 2 && ps[1].ok {
 			for name, st := range ps[1].paths {
 				s.BytesPerCam[name] = st.bytes
-				if prev, ok := prevBytes[name]; ok && st.bytes >= prev {
+				before := ps[0].paths[name]
+				switch prev, ok := prevBytes[name]; {
+				case ok && st.bytes >= prev:
 					s.RatePerCam[name] = float64(st.bytes-prev) * 8 / 1000 / now.Sub(prevT).Seconds()
+				case ps[0].ok && st.bytes >= before.bytes:
+					// A new MediaMTX session (a restart) counts from zero:
+					// the rate over the last second.
+					s.RatePerCam[name] = float64(st.bytes-before.bytes) * 8 / 1000 / ps[1].t.Sub(ps[0].t).Seconds()
 				}
 				// Flowing: ready, and new bytes since the poll before.
 				if st.ready && ps[0].ok && st.bytes > ps[0].paths[name].bytes {

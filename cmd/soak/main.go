@@ -32,7 +32,15 @@ func main() {
 	flag.StringVar(&o.Out, "out", o.Out, "report folder")
 	mem := flag.Float64("mem-slope-mib", o.MemSlope/(1<<20), "memory growth limit, MiB per 10 minutes")
 	flag.Float64Var(&o.GoroutineSlope, "goroutine-slope", o.GoroutineSlope, "goroutine growth limit per 10 minutes")
+	render := flag.String("render", "", "write the README.md and soak.png of a report folder again from its soak.json, and exit")
 	flag.Parse()
+	if *render != "" {
+		if err := soak.Render(*render); err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	o.MemSlope = *mem * (1 << 20)
 	o.Progress = os.Stderr
 
