@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -34,20 +33,7 @@ func newFuzzHandler(f *testing.F) http.Handler {
 		f.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	app := &relay.App{ConfigPath: path, Log: quiet}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	started := app.Started()
-	go func() { done <- app.Run(ctx, nil) }()
-	select {
-	case <-started:
-	case err := <-done:
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	app := runApp(f, &relay.App{ConfigPath: path, Log: quiet})
 	return (&Server{App: app, Log: quiet}).Handler()
 }
 

@@ -36,7 +36,14 @@ func newServerAt(t *testing.T, extra string) (*httptest.Server, string) {
 	}
 	path := filepath.Join(t.TempDir(), "camrelay.yml")
 	os.WriteFile(path, []byte("output: rtsp://127.0.0.1:1/{path}\napi:\n  listen: 127.0.0.1:0\n  users: [{user: admin, pass: '"+string(h)+"'}]\n"+extra+"cameras: []\n"), 0o600)
-	app := &relay.App{ConfigPath: path}
+	ts := httptest.NewServer((&Server{App: runApp(t, &relay.App{ConfigPath: path})}).Handler())
+	t.Cleanup(ts.Close)
+	return ts, path
+}
+
+// runApp runs app (loaded from its ConfigPath) until the test ends.
+func runApp(tb testing.TB, app *relay.App) *relay.App {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	started := app.Started()
@@ -44,15 +51,14 @@ func newServerAt(t *testing.T, extra string) (*httptest.Server, string) {
 	select {
 	case <-started:
 	case err := <-done:
-		t.Fatal(err)
+		cancel()
+		tb.Fatal(err)
 	}
-	ts := httptest.NewServer((&Server{App: app}).Handler())
-	t.Cleanup(func() {
-		ts.Close()
+	tb.Cleanup(func() {
 		cancel()
 		<-done
 	})
-	return ts, path
+	return app
 }
 
 func get(t *testing.T, url, user, pass, bearer string) (int, http.Header, string) {

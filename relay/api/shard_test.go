@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,22 +34,9 @@ shard:
   viewer_urls: ["rtsp://camrelay-{shard}.camrelay:8554/{path}", "http://camrelay-{shard}.camrelay:8889/{path}/whep"]
 cameras:
 %s`, index, cams.String())), 0o600)
-	app := &relay.App{ConfigPath: path}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	started := app.Started()
-	go func() { done <- app.Run(ctx, nil) }()
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatal(err)
-	}
+	app := runApp(t, &relay.App{ConfigPath: path})
 	ts := httptest.NewServer((&Server{App: app}).Handler())
-	defer func() {
-		ts.Close()
-		cancel()
-		<-done
-	}()
+	defer ts.Close()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(p string, v any) int {
 		t.Helper()
