@@ -16,24 +16,11 @@ import (
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
 
-// pureGoBinary builds camrelay with CGO_ENABLED=0 (the go build cache makes
-// a second build quick).
-func pureGoBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "camrelay-purego")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // Issue 13, must show 5: audio: opus (or aac) on a copy camera, in a
 // pure-Go build, is refused at check, saying how to build with libav;
 // audio: drop is not (it needs no codec).
 func TestCopyAudioPureGo(t *testing.T) {
-	bin := pureGoBinary(t)
+	bin := buildCamrelay(t, "CGO_ENABLED=0")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "c.yml")
 	os.WriteFile(cfg, []byte(`
@@ -67,7 +54,7 @@ cameras:
 // Issue 13: in a pure-Go build, snapshot.jpg answers 501 saying how to
 // build with libav; an unknown camera is still 404.
 func TestSnapshotPureGo(t *testing.T) {
-	bin := pureGoBinary(t)
+	bin := buildCamrelay(t, "CGO_ENABLED=0")
 	e := newEnv(t, mtxtest.Config{})
 	e.camera(camsim.CameraConfig{Path: "plain"})
 	port := freePort(t)

@@ -51,10 +51,7 @@ func newFleetEnv(t *testing.T, etcdMembers, cameras int, ttl time.Duration) *fle
 	etcdtest.Skip(t)
 	f := &fleetEnv{env: newEnv(t, mtxtest.Config{}), ttl: ttl, procs: map[string]*fleetProc{}}
 	f.etcd = etcdtest.Start(t, etcdMembers)
-	f.bin = filepath.Join(t.TempDir(), "camrelay")
-	if out, err := exec.Command("go", "build", "-o", f.bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
-	}
+	f.bin = buildCamrelay(t)
 	for i := range cameras {
 		n := fmt.Sprintf("cam%02d", i)
 		f.camera(camsim.CameraConfig{Path: n})

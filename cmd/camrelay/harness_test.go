@@ -365,3 +365,17 @@ func ffmpegPublish(url string) ([]byte, error) {
 	return exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re", "-f", "h264", "-i", clipSmall, "-t", "1", "-c", "copy",
 		"-f", "rtsp", "-rtsp_transport", "tcp", url).CombinedOutput()
 }
+
+// buildCamrelay builds the camrelay binary into the test's temporary folder
+// (the go build cache makes later builds quick); env adds to the build's
+// environment, e.g. CGO_ENABLED=0 for the pure-Go build.
+func buildCamrelay(t *testing.T, env ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "camrelay")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), env...)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %v: %v\n%s", env, err, out)
+	}
+	return bin
+}

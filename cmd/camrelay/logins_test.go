@@ -39,10 +39,7 @@ func rssMiB(t *testing.T, pid int) float64 {
 // leave the process's RSS within 100 MiB of where it started, are answered
 // 401, 429 or 503, and /healthz answers throughout.
 func TestBadLoginsCannotExhaustMemory(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "camrelay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
-	}
+	bin := buildCamrelay(t)
 	var users strings.Builder
 	for _, u := range []string{"admin", "ops", "viewer"} {
 		h, err := auth.HashArgon2id(u + "-pw")

@@ -47,10 +47,7 @@ func TestCheckCommand(t *testing.T) {
 // The binary, as users run it: SIGTERM closes the publish session and
 // exits 0; the log never shows a credential.
 func TestRunBinaryStopsCleanlyOnSIGTERM(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "camrelay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
-	}
+	bin := buildCamrelay(t)
 	e := newEnv(t, mtxtest.Config{})
 	e.camera(camsim.CameraConfig{Path: "porch", User: "admin", Pass: "porch-secret", Auth: camsim.AuthBasic})
 	cfg := filepath.Join(t.TempDir(), "camrelay.yml")

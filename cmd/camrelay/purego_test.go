@@ -18,12 +18,7 @@ import (
 // cameras and refuses transcoding cameras with a message that says how to
 // build with libav.
 func TestPureGoBuild(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "camrelay-purego")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
-	}
+	bin := buildCamrelay(t, "CGO_ENABLED=0")
 	e := newEnv(t, mtxtest.Config{})
 	e.camera(camsim.CameraConfig{Path: "plain"})
 	dir := t.TempDir()
