@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,10 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
 
 	"go.uber.org/goleak"
 
@@ -168,7 +168,7 @@ func TestFailingCameraBacksOffWithRedactedError(t *testing.T) {
 			t.Fatalf("the test's error %q carries no raw secret", e)
 		}
 	}
-	var logs syncBuffer
+	var logs loopback.Buffer
 	s := &Supervisor{
 		Log:        slog.New(slog.NewTextHandler(&logs, nil)),
 		BackoffMin: 10 * time.Millisecond,
@@ -209,24 +209,6 @@ func TestFailingCameraBacksOffWithRedactedError(t *testing.T) {
 	if !strings.Contains(st.Sink.LastError, "connection refused") || !strings.Contains(st.Sink.LastError, "rtsp://relay:***@mtx/x") {
 		t.Errorf("sink error %q lost what failed", st.Sink.LastError)
 	}
-}
-
-// syncBuffer is a log destination the pipelines' goroutines share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestStatusReportsStreamingAndRates(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
+
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay/auth"
@@ -25,7 +27,7 @@ import (
 // minted for that camera's path.
 func authSetup(t *testing.T, mode string) (*env, string) {
 	t.Helper()
-	apiPort := freePort(t)
+	apiPort := loopback.TCPPort(t)
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	mc := mtxtest.Config{AuthMethod: mode, API: true}
 	switch mode {

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
 
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
@@ -103,9 +104,9 @@ func TestStatusPage(t *testing.T) {
 	}
 
 	// MediaMTX in jwt mode, trusting camrelay's JWKS, with WHEP on loopback.
-	apiPort := freePort(t)
+	apiPort := loopback.TCPPort(t)
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	webrtcPort, iceUDPPort := freePort(t), freeUDPPortForBrowser(t)
+	webrtcPort, iceUDPPort := loopback.TCPPort(t), loopback.UDPPort(t)
 	e := newEnv(t, mtxtest.Config{AuthMethod: "jwt", AuthJWTJWKS: apiURL + "/.well-known/jwks.json",
 		Extra: "authJWTExclude: [{action: api}, {action: metrics}]\n" + mtxtest.WebRTCLoopback(webrtcPort, iceUDPPort)})
 	e.reconcileEvery = time.Second // viewer counts from MediaMTX's API, refreshed each second
@@ -457,16 +458,4 @@ func artifactDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// freeUDPPortForBrowser returns a loopback UDP port with nothing on it, for
-// MediaMTX's ICE.
-func freeUDPPortForBrowser(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }

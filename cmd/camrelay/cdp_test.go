@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
 )
 
 // chrome is a headless Chromium driven over the Chrome DevTools Protocol
@@ -25,7 +27,7 @@ type chrome struct {
 	cmd    *exec.Cmd
 	in     *os.File // our end of the browser's fd 3
 	out    *os.File // our end of the browser's fd 4
-	stderr *syncBuffer
+	stderr *loopback.Buffer
 	read   chan struct{} // closed when the reader has ended
 
 	wmu sync.Mutex // one message written at a time
@@ -80,7 +82,7 @@ func startChrome(bin string, flags []string) (*chrome, error) {
 		toW.Close()
 		return nil, err
 	}
-	c := &chrome{in: toW, out: fromR, stderr: &syncBuffer{}, read: make(chan struct{}),
+	c := &chrome{in: toW, out: fromR, stderr: &loopback.Buffer{}, read: make(chan struct{}),
 		pending: map[int64]chan cdpMessage{}, handlers: map[string]func(string, json.RawMessage){}}
 	c.cmd = exec.Command(bin, append(flags, "--remote-debugging-pipe")...)
 	c.cmd.ExtraFiles = []*os.File{toR, fromW}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
+
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -281,7 +283,7 @@ cameras:
 func TestMetricsAndStatus(t *testing.T) {
 	e := newEnv(t, mtxtest.Config{})
 	e.camera(camsim.CameraConfig{Path: "m"})
-	dead := fmt.Sprintf("rtsp://admin:dead-secret@127.0.0.1:%d/x", freePort(t))
+	dead := fmt.Sprintf("rtsp://admin:dead-secret@127.0.0.1:%d/x", loopback.TCPPort(t))
 	e.runRelay(fmt.Sprintf("output: %s\n%s\n%s\ncameras:\n  - {name: m, source: %q}\n  - {name: dead, source: %q}\n",
 		e.output(), apiConfig(t), fastDefaults, e.sim.URL("m"), dead))
 	e.waitReady(10*time.Second, "m")

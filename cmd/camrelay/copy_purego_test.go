@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
+
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
@@ -57,12 +59,12 @@ func TestSnapshotPureGo(t *testing.T) {
 	bin := buildCamrelay(t, "CGO_ENABLED=0")
 	e := newEnv(t, mtxtest.Config{})
 	e.camera(camsim.CameraConfig{Path: "plain"})
-	port := freePort(t)
+	port := loopback.TCPPort(t)
 	cfg := filepath.Join(t.TempDir(), "c.yml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("output: rtsp://relay:%s@%s/{path}\napi: {listen: 127.0.0.1:%d}\ncameras:\n  - {name: plain, source: %q}\n",
 		mtxtest.RelayPass, e.mtx.RTSPAddr(), port, e.sim.URL("plain"))), 0o600)
 	cmd := exec.Command(bin, "run", "-c", cfg)
-	var logs syncBuffer
+	var logs loopback.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

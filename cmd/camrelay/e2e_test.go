@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
+
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay"
@@ -100,8 +102,8 @@ func TestFailuresAreClearRetriedAndRedacted(t *testing.T) {
 	e := newEnv(t, mtxtest.Config{})
 	e.camera(camsim.CameraConfig{Path: "locked", User: "admin", Pass: "right-pass", Auth: camsim.AuthDigest})
 	e.camera(camsim.CameraConfig{Path: "fine"})
-	deadCam := fmt.Sprintf("rtsp://admin:dead-pass@127.0.0.1:%d/x", freePort(t))
-	deadMTX := fmt.Sprintf("rtsp://relay:mtx-pass@127.0.0.1:%d/{path}", freePort(t))
+	deadCam := fmt.Sprintf("rtsp://admin:dead-pass@127.0.0.1:%d/x", loopback.TCPPort(t))
+	deadMTX := fmt.Sprintf("rtsp://relay:mtx-pass@127.0.0.1:%d/{path}", loopback.TCPPort(t))
 	wrongMTX := "rtsp://relay:wrong-mtx-pass@" + e.mtx.RTSPAddr() + "/{path}"
 	lockedURL := strings.Replace(e.sim.URL("locked"), "right-pass", "wrong-cam-pass", 1)
 	e.runRelay(fmt.Sprintf(`

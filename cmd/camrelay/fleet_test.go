@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
+
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/internal/testenv/etcdtest"
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
@@ -39,7 +41,7 @@ type fleetProc struct {
 	id     string
 	api    string
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *loopback.Buffer
 	exited chan struct{}
 }
 
@@ -84,12 +86,12 @@ func (f *fleetEnv) config(id string, apiPort int, extra string) string {
 // start runs member id as a process.
 func (f *fleetEnv) start(id string) *fleetProc {
 	f.t.Helper()
-	port := freePort(f.t)
+	port := loopback.TCPPort(f.t)
 	path := filepath.Join(f.t.TempDir(), id+".yml")
 	if err := os.WriteFile(path, []byte(f.config(id, port, "")), 0o600); err != nil {
 		f.t.Fatal(err)
 	}
-	p := &fleetProc{id: id, api: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &fleetProc{id: id, api: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &loopback.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(f.bin, "run", "-c", path)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -665,11 +667,11 @@ func TestFleetAPIAndBadInput(t *testing.T) {
 
 	// Unreachable etcd at start: a clear error, retries, not ready.
 	bad := func(name, etcdURL, extra string) (*fleetProc, func() int) {
-		port := freePort(t)
+		port := loopback.TCPPort(t)
 		cfg := fmt.Sprintf("output: rtsp://127.0.0.1:1/{path}\napi: {listen: 127.0.0.1:%d}\nfleet:\n  etcd: [%s]\n  lease_ttl: 2s\n  id: %s\n%scameras: []\n", port, etcdURL, name, extra)
 		path := filepath.Join(t.TempDir(), name+".yml")
 		os.WriteFile(path, []byte(cfg), 0o600)
-		p := &fleetProc{id: name, api: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, exited: make(chan struct{})}
+		p := &fleetProc{id: name, api: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &loopback.Buffer{}, exited: make(chan struct{})}
 		p.cmd = exec.Command(f.bin, "run", "-c", path)
 		p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 		if err := p.cmd.Start(); err != nil {
@@ -682,7 +684,7 @@ func TestFleetAPIAndBadInput(t *testing.T) {
 		t.Cleanup(p.kill)
 		return p, func() int { return strings.Count(p.logs.String(), "no session with etcd; retrying") }
 	}
-	deadEtcd := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	deadEtcd := fmt.Sprintf("http://127.0.0.1:%d", loopback.TCPPort(t))
 	pu, triesU := bad("lonely", deadEtcd, "")
 	f.eventually(15*time.Second, "retries against an unreachable etcd", func() bool { return triesU() >= 2 })
 	var st struct {

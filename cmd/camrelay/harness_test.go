@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
 
 	"go.uber.org/goleak"
 
@@ -41,7 +41,7 @@ type env struct {
 	t    *testing.T
 	mtx  *mtxtest.Server
 	sim  *camsim.Server
-	logs *syncBuffer
+	logs *loopback.Buffer
 	app  *relay.App
 	// apiAddr is camrelay's API, when the config turns it on.
 	apiAddr        string
@@ -53,7 +53,7 @@ type env struct {
 func newEnv(t *testing.T, mc mtxtest.Config) *env {
 	t.Helper()
 	mc.API = true
-	e := &env{t: t, mtx: mtxtest.Start(t, mc), sim: &camsim.Server{}, logs: &syncBuffer{}}
+	e := &env{t: t, mtx: mtxtest.Start(t, mc), sim: &camsim.Server{}, logs: &loopback.Buffer{}}
 	if err := e.sim.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -303,34 +303,6 @@ func assertNoSecrets(t *testing.T, where, s string, secrets ...string) {
 			t.Errorf("%s contains the credential %q", where, x)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// freePort returns a loopback port with nothing listening on it.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // joinedMidGOP are the messages FFmpeg's H.264 decoder prints for the frames

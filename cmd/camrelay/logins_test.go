@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
+
 	"github.com/camrelay/camrelay/relay/auth"
 )
 
@@ -48,11 +50,11 @@ func TestBadLoginsCannotExhaustMemory(t *testing.T) {
 		}
 		fmt.Fprintf(&users, "    - {user: %s, pass: '%s'}\n", u, h)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", loopback.TCPPort(t))
 	cfg := filepath.Join(t.TempDir(), "camrelay.yml")
 	os.WriteFile(cfg, []byte("output: rtsp://127.0.0.1:1/{path}\napi:\n  listen: "+addr+"\n  users:\n"+users.String()+"cameras: []\n"), 0o600)
 	cmd := exec.Command(bin, "run", "-c", cfg)
-	var logs syncBuffer
+	var logs loopback.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
+
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
@@ -60,7 +62,7 @@ cameras:
 `, e.mtx.RTSPAddr(), e.sim.Addr())), 0o600)
 	cmd := exec.Command(bin, "run", "-c", cfg)
 	cmd.Env = append(os.Environ(), "RELAY_PASS="+mtxtest.RelayPass, "PORCH_PASS=porch-secret")
-	var logs syncBuffer
+	var logs loopback.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
+
 	"github.com/camrelay/camrelay/bench/camsim"
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 )
@@ -51,7 +53,7 @@ cameras:
 	os.WriteFile(copyOnly, []byte(fmt.Sprintf("output: rtsp://relay:%s@%s/{path}\napi: {listen: off}\ncameras:\n  - {name: plain, source: %q}\n",
 		mtxtest.RelayPass, e.mtx.RTSPAddr(), e.sim.URL("plain"))), 0o600)
 	cmd := exec.Command(bin, "run", "-c", copyOnly)
-	var logs syncBuffer
+	var logs loopback.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

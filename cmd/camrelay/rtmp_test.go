@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
+
 	"github.com/camrelay/camrelay/internal/testenv/mtxtest"
 	"github.com/camrelay/camrelay/relay"
 )
@@ -27,7 +29,7 @@ type rtmpCamera struct {
 
 func startRTMPCamera(t *testing.T, path string) *rtmpCamera {
 	t.Helper()
-	port := freePort(t)
+	port := loopback.TCPPort(t)
 	mtx := mtxtest.Start(t, mtxtest.Config{
 		// Reading the camera needs its credentials (RTMP carries them in
 		// the query); the clip's publisher and the readiness probe do not.

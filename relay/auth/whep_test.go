@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
 
 	"github.com/pion/webrtc/v4"
 
@@ -25,7 +26,7 @@ func TestWHEPBearer(t *testing.T) {
 	if !netns.InLoopback(t, 110*time.Second) {
 		return
 	}
-	httpPort, udpPort := freeTCPPort(t), freeUDPPort(t)
+	httpPort, udpPort := loopback.TCPPort(t), loopback.UDPPort(t)
 	e := newMTXEnv(t, envConfig{mode: "jwt", extra: mtxtest.WebRTCLoopback(httpPort, udpPort)})
 	whep := func(path string) string { return fmt.Sprintf("http://127.0.0.1:%d/%s/whep", httpPort, path) }
 	alice := e.tokenFromEndpoint(`{"username":"alice","password":"alicepw","permissions":[{"action":"read","path":"camera_one"}]}`)
@@ -85,24 +86,4 @@ func whepRead(endpoint, token string, want int) (int, error) {
 	case <-time.After(15 * time.Second):
 		return int(frames.Load()), fmt.Errorf("%d frames in 15 s, want %d (ICE %s)", frames.Load(), want, s.ICEState())
 	}
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }

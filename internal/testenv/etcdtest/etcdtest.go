@@ -9,7 +9,6 @@ package etcdtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camrelay/camrelay/internal/testenv/loopback"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -63,9 +64,9 @@ func Start(t testing.TB, n int) *Cluster {
 	var initial []string
 	for i := range n {
 		nd := &Node{Name: fmt.Sprintf("etcd%d", i), dir: filepath.Join(t.TempDir(), "data"), log: &lockedBuffer{}}
-		nd.clientPort = freePort(t)
+		nd.clientPort = loopback.TCPPort(t)
 		nd.ClientURL = fmt.Sprintf("http://127.0.0.1:%d", nd.clientPort)
-		nd.PeerURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		nd.PeerURL = fmt.Sprintf("http://127.0.0.1:%d", loopback.TCPPort(t))
 		initial = append(initial, nd.Name+"="+nd.PeerURL)
 		c.Nodes = append(c.Nodes, nd)
 	}
@@ -234,16 +235,6 @@ func (c *Cluster) EnableAuth(t testing.TB, pass string) {
 	if _, err := cli.AuthEnable(ctx); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func tail(s string, n int) string {
