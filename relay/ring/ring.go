@@ -64,6 +64,9 @@ type Ring struct {
 	unwoken   int
 	lastTS    uint32
 	lastTrack uint8
+	// unit[t] is set for tracks whose every packet is a unit of its own
+	// (not video: audio, metadata): readers are woken after each.
+	unit [maxTracks]bool
 
 	mu      sync.Mutex // serializes reader registration, never taken per packet
 	readers atomic.Pointer[[]*Reader]
@@ -89,6 +92,9 @@ func (r *Ring) Size() int { return int(r.size) }
 // to the returned epoch and are described by tracks. Writer side only.
 func (r *Ring) SetTracks(t []codec.Track) uint32 {
 	r.epoch++
+	for i := range r.unit {
+		r.unit[i] = i < len(t) && t[i].Kind != codec.KindVideo
+	}
 	old := r.tracks.Swap(&tracks{Epoch: r.epoch, Tracks: t, next: make(chan struct{})})
 	close(old.next)
 	r.wake()
@@ -125,6 +131,18 @@ func (r *Ring) WritePacket(p *codec.Packet) {
 	if plen > codec.MaxPayload {
 		r.tooBig.Add(1)
 		return
+	}
+	// Wake readers when a frame is complete: at its marker, or, for
+	// cameras that never set the marker, when the next access unit (a new
+	// timestamp or track) begins, before that packet is written, so a
+	// reader gets the finished frame and not the first packet of the next
+	// one; after a keyframe's first packet (readers waiting for one); after
+	// a packet of a track whose packets are units of their own (audio);
+	// or when enough packets wait. Not for every packet of a frame: a sink
+	// wakes (and writes) about once per frame instead of once per packet.
+	if r.unwoken > 0 && (p.Timestamp != r.lastTS || p.Track != r.lastTrack) {
+		r.unwoken = 0
+		r.wake()
 	}
 	sz := align8(uint64(hdrLen + plen))
 	pos := r.wpos
@@ -163,29 +181,44 @@ func (r *Ring) WritePacket(p *codec.Packet) {
 		r.lastSync.Store(pos + 1)
 	}
 	r.packets.Add(1)
-	// Wake readers when a frame is complete (marker), a new access unit
-	// or keyframe begins (covers cameras that never set the marker), or
-	// enough packets wait: not for every packet of a frame, so that a sink
-	// wakes (and writes) about once per frame instead of once per packet.
 	r.unwoken++
-	if p.Flags&(codec.FlagMarker|codec.FlagSync) != 0 || p.Timestamp != r.lastTS || p.Track != r.lastTrack || r.unwoken >= wakeBatch {
+	r.lastTS, r.lastTrack = p.Timestamp, p.Track
+	if p.Flags&(codec.FlagMarker|codec.FlagSync) != 0 || r.unwoken >= wakeBatch || r.unit[p.Track&(maxTracks-1)] {
 		r.unwoken = 0
 		r.wake()
 	}
-	r.lastTS, r.lastTrack = p.Timestamp, p.Track
 }
 
 // wakeBatch bounds how many packets a reader may not be told about.
 const wakeBatch = 16
 
-// wake nudges every reader that may be waiting. Non-blocking.
+// maxTracks bounds the tracks a ring tells apart for waking (a power of
+// two: track numbers are masked).
+const maxTracks = 16
+
+// wake nudges every reader that may be waiting. Non-blocking: a reader
+// with an inline drain (SetInline) whose lock is free is drained here, on
+// the writer's goroutine; the others, and an inline drain that left work,
+// get a signal on Ready.
 func (r *Ring) wake() {
 	for _, rd := range *r.readers.Load() {
+		if f := rd.inline.Load(); f != nil && rd.mu.TryLock() {
+			if rd.runInline(*f) {
+				continue
+			}
+		}
 		select {
 		case rd.ready <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// runInline runs an inline drain with the reader's lock held (TryLock
+// took it) and releases the lock even if the drain panics.
+func (rd *Reader) runInline(f func() bool) bool {
+	defer rd.mu.Unlock()
+	return f()
 }
 
 // StartAt says where a new reader begins.
@@ -213,9 +246,13 @@ type Reader struct {
 	nextIndex uint32
 	started   bool
 	ready     chan struct{}
-	dropped   atomic.Uint64
-	laps      atomic.Uint64
-	fence     atomic.Uint32
+	// mu serializes the reader's owner with the writer running its inline
+	// drain; inline is that drain (SetInline), nil when none.
+	mu      sync.Mutex
+	inline  atomic.Pointer[func() bool]
+	dropped atomic.Uint64
+	laps    atomic.Uint64
+	fence   atomic.Uint32
 }
 
 // NewReader registers a reader that starts as start says.
@@ -251,6 +288,33 @@ func (rd *Reader) Close() {
 	r.readers.Store(&next)
 	r.mu.Unlock()
 }
+
+// SetInline lets the writer drain this reader itself, on the writer's
+// goroutine, instead of waking the reader's goroutine: when it would wake
+// the reader (a frame is complete) and the reader's lock is free, it takes
+// the lock and calls f. f reads what it can (TryRead, TryReadAppend) and
+// passes it on without blocking; it returns false to have the reader's
+// goroutine woken as well (work it could not finish without blocking). A
+// reader whose only consumer is one sink saves a goroutine hand-off per
+// frame this way; the ring still takes bursts the sink cannot write at
+// once. nil turns it off; a drain already running may still finish, and
+// f must therefore check under the lock that its consumer is still there.
+// The reader's own goroutine holds the lock (Lock, Unlock) while it reads
+// or touches what f touches.
+func (rd *Reader) SetInline(f func() bool) {
+	if f == nil {
+		rd.inline.Store(nil)
+		return
+	}
+	rd.inline.Store(&f)
+}
+
+// Lock takes the reader's lock, which the writer's inline drain holds
+// while it runs.
+func (rd *Reader) Lock() { rd.mu.Lock() }
+
+// Unlock releases the reader's lock.
+func (rd *Reader) Unlock() { rd.mu.Unlock() }
 
 // Ready receives after the writer has written since the reader last drained
 // the ring. Use it to sleep between TryRead calls that returned false.
@@ -290,10 +354,31 @@ func (rd *Reader) Resync() {
 // when there is none yet. p.Payload's capacity must be at least
 // codec.MaxPayload; TryRead reslices it.
 func (rd *Reader) TryRead(p *codec.Packet) bool {
-	r := rd.r
 	if cap(p.Payload) < codec.MaxPayload {
 		panic(fmt.Sprintf("ring: TryRead needs a payload buffer of %d bytes", codec.MaxPayload))
 	}
+	return rd.readInto(p.Payload[:0], p)
+}
+
+// TryReadAppend is TryRead that appends the payload to dst instead of
+// copying it into p's buffer: a sink reads the ring straight into its output
+// buffer. p.Payload is set to the appended bytes. dst must have room for
+// codec.MaxPayload bytes beyond its length. It returns dst unchanged and
+// false when there is no packet.
+func (rd *Reader) TryReadAppend(dst []byte, p *codec.Packet) ([]byte, bool) {
+	if cap(dst)-len(dst) < codec.MaxPayload {
+		panic(fmt.Sprintf("ring: TryReadAppend needs room for %d bytes", codec.MaxPayload))
+	}
+	if !rd.readInto(dst, p) {
+		return dst, false
+	}
+	return dst[:len(dst)+len(p.Payload)], true
+}
+
+// readInto reads the next packet, its payload copied to the bytes after
+// dst's length (room for codec.MaxPayload).
+func (rd *Reader) readInto(dst []byte, p *codec.Packet) bool {
+	r := rd.r
 	for {
 		c := r.commit.Load()
 		if rd.resync {
@@ -332,7 +417,7 @@ func (rd *Reader) TryRead(p *codec.Packet) bool {
 			rd.lapped(c) // garbage: the record was overwritten under us
 			continue
 		}
-		payload := p.Payload[:plen]
+		payload := dst[len(dst) : len(dst)+int(plen)]
 		copyOut(payload, r.arena[off+hdrLen:off+hdrLen+plen])
 		if !rd.valid() {
 			rd.lapped(c)

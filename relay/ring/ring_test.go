@@ -317,10 +317,14 @@ func TestNoAllocationsPerPacket(t *testing.T) {
 	}
 }
 
-// Readers are woken once a frame is complete (or a new one begins), not
-// for every packet of a frame: a sink then writes each frame in one go.
+// Readers are woken once a frame is complete, not for every packet of a
+// frame: a sink then writes each frame in one go. A frame is complete at
+// its marker or, for cameras that never set one, when the next access unit
+// begins: the reader is woken before that packet is written, so it finds
+// the finished frame and not the first packet of the next.
 func TestWakesPerFrameNotPerPacket(t *testing.T) {
 	r := New(MinSize)
+	r.SetTracks([]codec.Track{{Kind: codec.KindVideo}, {Kind: codec.KindAudio}})
 	rd := r.NewReader(NextSync)
 	defer rd.Close()
 	woken := func() bool {
@@ -331,11 +335,8 @@ func TestWakesPerFrameNotPerPacket(t *testing.T) {
 			return false
 		}
 	}
+	woken() // SetTracks
 	p := &codec.Packet{Timestamp: 3600, Payload: make([]byte, 100)}
-	r.WritePacket(p) // a new access unit begins
-	if !woken() {
-		t.Fatal("the first packet of a frame did not wake the reader")
-	}
 	for i := 0; i < 5; i++ {
 		r.WritePacket(p)
 	}
@@ -347,15 +348,119 @@ func TestWakesPerFrameNotPerPacket(t *testing.T) {
 	if !woken() {
 		t.Fatal("the frame's last packet did not wake the reader")
 	}
+	// A camera that sets no marker: the next timestamp ends the frame.
 	p.Flags = 0
 	p.Timestamp = 7200
-	for i := 0; i < wakeBatch; i++ {
+	r.WritePacket(p)
+	r.WritePacket(p)
+	if woken() {
+		t.Fatal("the first packets of a frame woke the reader")
+	}
+	p.Timestamp = 10800
+	r.WritePacket(p)
+	if !woken() {
+		t.Fatal("the next access unit did not wake the reader for the finished one")
+	}
+	// Audio packets are units of their own.
+	a := &codec.Packet{Track: 1, Timestamp: 8000, Payload: make([]byte, 100)}
+	woken()
+	r.WritePacket(a)
+	if !woken() {
+		t.Fatal("an audio packet did not wake the reader")
+	}
+	p.Timestamp = 14400
+	for i := 0; i < wakeBatch-1; i++ {
 		r.WritePacket(p)
-		woken() // the first one wakes (new timestamp)
+		if woken() {
+			t.Fatalf("packet %d of a frame without a marker woke the reader", i)
+		}
 	}
 	r.WritePacket(p)
 	if !woken() {
 		t.Fatalf("%d packets without a marker did not wake the reader", wakeBatch)
+	}
+}
+
+// An inline drain runs on the writer's goroutine when a frame is complete,
+// with the reader's lock held; a drain that returns false, or a lock held
+// by the reader's own goroutine, wakes the reader instead.
+func TestInlineDrain(t *testing.T) {
+	r := New(MinSize)
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	out := newBuf()
+	var got []int
+	finish := true
+	rd.SetInline(func() bool {
+		if rd.mu.TryLock() {
+			t.Error("the inline drain ran without the reader's lock")
+		}
+		for rd.TryRead(out) {
+			got = append(got, check(t, out))
+		}
+		return finish
+	})
+	woken := func() bool {
+		select {
+		case <-rd.Ready():
+			return true
+		default:
+			return false
+		}
+	}
+	frame := func(first int, n int) {
+		for i := 0; i < n; i++ {
+			p := pkt(first+i, 100, i == 0)
+			if i == n-1 {
+				p.Flags |= codec.FlagMarker
+			}
+			r.WritePacket(p)
+		}
+	}
+	frame(0, 3)
+	if len(got) != 3 || woken() {
+		t.Fatalf("inline drain read %v, woken %v: want 3 packets and no wake-up", got, woken())
+	}
+	finish = false
+	frame(3, 2)
+	if len(got) != 5 || !woken() {
+		t.Fatalf("a drain that left work: read %v, want 5 packets and a wake-up", got)
+	}
+	rd.Lock() // the reader's goroutine is busy: the writer must not wait
+	frame(5, 2)
+	rd.Unlock()
+	if len(got) != 5 || !woken() {
+		t.Fatalf("with the lock held: read %v, want no inline read and a wake-up", got)
+	}
+	rd.SetInline(nil)
+	frame(7, 2)
+	if len(got) != 5 || !woken() {
+		t.Fatalf("after SetInline(nil): read %v, want no inline read and a wake-up", got)
+	}
+}
+
+// TryReadAppend reads a packet onto the end of a buffer.
+func TestTryReadAppend(t *testing.T) {
+	r := New(MinSize)
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	r.WritePacket(pkt(0, 100, true))
+	r.WritePacket(pkt(1, 200, false))
+	buf := make([]byte, 3, 3+2*codec.MaxPayload)
+	copy(buf, "hdr")
+	var p codec.Packet
+	buf, ok := rd.TryReadAppend(buf, &p)
+	if !ok || len(buf) != 103 || string(buf[:3]) != "hdr" || &p.Payload[0] != &buf[3] {
+		t.Fatalf("first append: ok %v, len %d", ok, len(buf))
+	}
+	first := check(t, &p)
+	buf = buf[:3] // the sink cut it back (a packet it skips)
+	buf, ok = rd.TryReadAppend(buf, &p)
+	if !ok || len(buf) != 203 || first != 0 || check(t, &p) != 1 {
+		t.Fatalf("second append: ok %v, len %d, packets %d %d", ok, len(buf), first, check(t, &p))
+	}
+	if _, ok := rd.TryReadAppend(buf, &p); ok {
+		t.Fatal("read a packet that was never written")
 	}
 }
 
