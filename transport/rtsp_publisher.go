@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
@@ -143,55 +143,80 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader, used *string) e
 	s.tl = newTimeline(tracks, pkt.Epoch, stats)
 	s.flushDelay = orDefault(p.FlushDelay, 2*time.Millisecond)
 	publishTimeout := orDefault(p.PublishTimeout, 10*time.Second)
-	if err := s.handle(r, &pkt); err != nil {
-		return err
+	s.flushTimer = time.NewTimer(time.Hour)
+	s.flushTimer.Stop()
+	defer s.flushTimer.Stop()
+	s.droppedBase = r.Dropped()
+
+	// On a plain TCP connection the ring's writer (the camera's goroutine)
+	// writes each finished frame itself, without blocking: no goroutine
+	// hand-off per frame. What it cannot write at once (a full socket
+	// buffer, a frame still waiting for its last packet, errors) falls back
+	// to this goroutine, which holds the reader's lock while it works.
+	ir, inline := r.(InlineReader)
+	inline = inline && s.raw != nil
+	lock, unlock := func() {}, func() {}
+	if inline {
+		lock, unlock = ir.Lock, ir.Unlock
+		ir.SetInline(func() bool { return s.drainInline(r) })
+		defer func() {
+			ir.SetInline(nil)
+			ir.Lock()
+			s.closed = true // a drain that loaded the hook before does nothing
+			s.drop()
+			ir.Unlock()
+		}()
+	} else {
+		defer s.drop()
 	}
 
-	flush := time.NewTimer(time.Hour)
-	flush.Stop()
-	flushArmed := false
+	lock()
+	err = s.first(r, &pkt)
+	unlock()
+	if err != nil {
+		return err
+	}
 	keep := time.NewTicker(s.rc.KeepAlivePeriod(orDefault(p.KeepAlive, 5*time.Second)))
 	defer keep.Stop()
-	droppedBase := r.Dropped()
 	for {
-		for r.TryRead(&pkt) {
-			if err := s.handle(r, &pkt); err != nil {
-				return err
-			}
-		}
-		if d := r.Dropped(); d != droppedBase {
-			stats.Dropped.Add(d - droppedBase)
-			droppedBase = d
-		}
-		if s.bw.Buffered() > 0 {
-			if s.frameDone {
-				if err := s.flush(); err != nil {
-					return err
-				}
-			} else if !flushArmed {
-				flush.Reset(s.flushDelay)
-				flushArmed = true
-			}
+		lock()
+		err := s.pump(r)
+		unlock()
+		if err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
+			lock()
 			s.teardown()
+			unlock()
 			return nil
 		case err := <-s.readErr:
 			return fmt.Errorf("server closed the session: %w", err)
 		case <-r.Ready():
-		case <-flush.C:
-			flushArmed = false
-			if err := s.flush(); err != nil {
+		case <-s.flushTimer.C:
+			lock()
+			s.flushArmed = false
+			err := s.flush()
+			s.release()
+			unlock()
+			if err != nil {
 				return err
 			}
 		case <-keep.C:
-			if time.Duration(codec.Now()-s.lastPacket) > publishTimeout {
+			lock()
+			idle := time.Duration(codec.Now()-s.lastPacket) > publishTimeout
+			if idle {
 				s.teardown()
 				p.resumeAfter = s.lastPacket
+			} else {
+				err = s.keepAlive()
+			}
+			unlock()
+			if idle {
 				return ErrIdle
 			}
-			if err := s.keepAlive(); err != nil {
+			if err != nil {
 				return err
 			}
 		}
@@ -211,26 +236,62 @@ func waitPacket(ctx context.Context, r PacketReader, pkt *codec.Packet) bool {
 }
 
 // pubSession is one RECORD session on one TCP connection.
+//
+// Its output state (out, the timeline, the flush timer) is touched by the
+// publisher's goroutine and, on a plain TCP connection, by the ring's
+// writer draining the reader inline; the reader's lock (InlineReader)
+// serializes them.
 type pubSession struct {
-	rc      *rtspConn     // requests (handshake, keepalives) and the read loop
-	nc      net.Conn      // rc's connection, written through bw
-	bw      *bufio.Writer // media and keepalives, a frame per write
+	rc      *rtspConn       // requests (handshake, keepalives) and the read loop
+	nc      net.Conn        // rc's connection
+	raw     syscall.RawConn // nc's, for non-blocking writes; nil over TLS
 	u       *base.URL
 	timeout time.Duration
 	tl      *timeline
 	stats   *SinkStats
 
-	frameDone bool  // the last packet written ended a frame
+	// out holds interleaved RTP packets (and keepalives) not written yet,
+	// out[sent:]: a frame per write. Its buffer comes from outBufs while
+	// there is something to write and goes back once it is written, so
+	// idle cameras hold none.
+	out  []byte
+	outp *[]byte
+	sent int
+	pkt  codec.Packet // the packet being placed; its payload is in out
+
+	frameDone bool  // the last packet written ended a frame (or was audio)
 	frameRecv int64 // when the camera delivered that frame's last packet
 	// deadlineSet is when the write deadline was last renewed (codec.Now).
 	deadlineSet int64
 	lastPacket  int64
 	flushDelay  time.Duration
-	hdr         [16]byte
+	flushTimer  *time.Timer
+	flushArmed  bool
+	droppedBase uint64
+	// err is a failure an inline drain met; the publisher's goroutine
+	// returns it. closed is set when the session is over: a late inline
+	// drain does nothing.
+	err    error
+	closed bool
+	// writeRaw is writeOnce as a func value, wN and wErr its results.
+	writeRaw func(fd uintptr) bool
+	wN       int
+	wErr     error
 
 	readErr chan error
 	wg      sync.WaitGroup
 }
+
+// outBufSize is the output buffer: room for a P-frame in one write;
+// keyframes take a few.
+const outBufSize = 32 << 10
+
+// outBufs are the output buffers, shared by every publisher: a camera
+// holds one only while it has something to write.
+var outBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, outBufSize)
+	return &b
+}}
 
 func (p *RTSPPublisher) dial(ctx context.Context, u *base.URL, tracks []codec.Track) (*pubSession, error) {
 	timeout := orDefault(p.ReadTimeout, 10*time.Second)
@@ -245,14 +306,16 @@ func (p *RTSPPublisher) dial(ctx context.Context, u *base.URL, tracks []codec.Tr
 		nc.Close()
 		return nil, err
 	}
-	// Room for a P-frame in one write; keyframes take a few.
-	s.bw = bufio.NewWriterSize(nc, 32<<10)
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			s.raw = raw
+		}
+	}
 	s.lastPacket = codec.Now()
 	s.wg.Add(1)
 	go s.readLoop()
 	return s, nil
 }
-
 func (s *pubSession) handshake(tracks []codec.Track) error {
 	desc, err := sessionOf(tracks)
 	if err != nil {
@@ -310,16 +373,79 @@ func (s *pubSession) readLoop() {
 	}
 }
 
-// handle writes one packet from the ring into the session.
-func (s *pubSession) handle(r PacketReader, p *codec.Packet) error {
+// room makes sure out can take one more packet (interleaved and RTP
+// headers and the largest payload): it takes a buffer from the pool, or
+// writes out a full one. Blocking unless nb; with nb it reports false when
+// the buffer could not be written at once.
+func (s *pubSession) room(nb bool) (bool, error) {
+	if s.outp == nil {
+		s.outp = outBufs.Get().(*[]byte)
+		s.out, s.sent = (*s.outp)[:0], 0
+	}
+	if cap(s.out)-len(s.out) >= 16+codec.MaxPayload {
+		return true, nil
+	}
+	if nb {
+		return s.tryFlush(), nil
+	}
+	return true, s.flush()
+}
+
+// release hands an empty output buffer back to the pool.
+func (s *pubSession) release() {
+	if s.outp != nil && s.sent == len(s.out) {
+		*s.outp = s.out[:0]
+		outBufs.Put(s.outp)
+		s.outp, s.out, s.sent = nil, nil, 0
+	}
+}
+
+// drop gives up what was not written (the session is over).
+func (s *pubSession) drop() {
+	s.sent = len(s.out)
+	s.release()
+}
+
+func (s *pubSession) pending() bool { return s.sent < len(s.out) }
+
+// first writes the packet the session starts with (read before dialing).
+func (s *pubSession) first(r PacketReader, p *codec.Packet) error {
+	if _, err := s.room(false); err != nil {
+		return err
+	}
+	mark := len(s.out)
+	buf := append(s.out[:mark+16], p.Payload...)
+	s.pkt = *p
+	s.pkt.Payload = buf[mark+16:]
+	if err := s.place(r, buf, mark); err != nil {
+		return err
+	}
+	return s.finish(r, false)
+}
+
+// readOne reads the next packet of r into out behind room for its headers
+// and places it; false when r has none.
+func (s *pubSession) readOne(r PacketReader) (bool, error) {
+	mark := len(s.out)
+	buf, ok := r.TryReadAppend(s.out[:mark+16], &s.pkt)
+	if !ok {
+		return false, nil
+	}
+	return true, s.place(r, buf, mark)
+}
+
+// place puts s.pkt, whose payload ends buf after 16 bytes left at mark, on
+// the output timeline and writes its interleaved and RTP headers there. A
+// packet the timeline skips is cut off again (out keeps its length).
+func (s *pubSession) place(r PacketReader, buf []byte, mark int) error {
+	p := &s.pkt
 	t, seq, ts, err := s.tl.next(r, p)
 	if t == nil {
 		return err
 	}
-	n := 12 + len(p.Payload)
-	h := &s.hdr
+	h := buf[mark : mark+16]
 	h[0], h[1] = '$', 2*p.Track
-	binary.BigEndian.PutUint16(h[2:], uint16(n))
+	binary.BigEndian.PutUint16(h[2:], uint16(12+len(p.Payload)))
 	h[4] = 0x80
 	h[5] = t.track.PayloadType & 0x7f
 	if p.Marker() {
@@ -328,24 +454,101 @@ func (s *pubSession) handle(r PacketReader, p *codec.Packet) error {
 	binary.BigEndian.PutUint16(h[6:], seq)
 	binary.BigEndian.PutUint32(h[8:], ts)
 	binary.BigEndian.PutUint32(h[12:], t.ssrc)
-	if s.bw.Available() < 16+len(p.Payload) {
-		s.writeDeadline()
-	}
-	if _, err := s.bw.Write(h[:]); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	if _, err := s.bw.Write(p.Payload); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
+	s.out = buf
 	s.lastPacket = p.Received
 	s.stats.Packets.Add(1)
 	s.stats.Bytes.Add(uint64(len(p.Payload)))
-	s.frameDone = p.Marker()
-	if s.frameDone && t.track.Kind == codec.KindVideo {
+	video := t.track.Kind == codec.KindVideo
+	s.frameDone = p.Marker() || !video
+	if p.Marker() && video {
 		s.stats.Frames.Add(1)
 		s.frameRecv = p.Received
 	}
 	return nil
+}
+
+// pump reads everything r has into the session and writes finished
+// frames; a partial frame waits for the flush timer. The publisher's
+// goroutine, under the reader's lock.
+func (s *pubSession) pump(r PacketReader) error {
+	if s.err != nil {
+		return s.err
+	}
+	for {
+		if _, err := s.room(false); err != nil {
+			return err
+		}
+		more, err := s.readOne(r)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	return s.finish(r, false)
+}
+
+// drainInline is pump on the ring writer's goroutine: it never blocks,
+// and reports false (the publisher's goroutine is woken) for anything it
+// cannot finish: a socket that takes less than a whole write, an error.
+func (s *pubSession) drainInline(r PacketReader) bool {
+	if s.closed || s.err != nil {
+		return false
+	}
+	for {
+		if ok, _ := s.room(true); !ok {
+			return false
+		}
+		more, err := s.readOne(r)
+		if err != nil {
+			s.err = err
+			return false
+		}
+		if !more {
+			break
+		}
+	}
+	return s.finish(r, true) == nil
+}
+
+// finish ends a read of the ring: counts drops, writes out a finished frame
+// (a partial one waits for its last packet or the flush timer), hands an
+// empty buffer back. With nb it does not block and fails with errBlocked
+// when the write could not be completed at once.
+func (s *pubSession) finish(r PacketReader, nb bool) error {
+	if d := s.droppedNow(r); d != 0 {
+		s.stats.Dropped.Add(d)
+	}
+	switch {
+	case !s.pending():
+	case !s.frameDone:
+		if !s.flushArmed {
+			s.flushTimer.Reset(s.flushDelay)
+			s.flushArmed = true
+		}
+		return nil
+	case nb:
+		if !s.tryFlush() {
+			return errBlocked
+		}
+	default:
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	s.release()
+	return nil
+}
+
+var errBlocked = errors.New("the write would block")
+
+// droppedNow is how many packets the reader lost since the last call.
+func (s *pubSession) droppedNow(r PacketReader) uint64 {
+	d := r.Dropped()
+	n := d - s.droppedBase
+	s.droppedBase = d
+	return n
 }
 
 // writeDeadline pushes the write deadline out before a socket write. A
@@ -360,35 +563,92 @@ func (s *pubSession) writeDeadline() {
 	}
 }
 
+// flush writes out what out holds, blocking (within the write deadline).
 func (s *pubSession) flush() error {
+	if !s.pending() {
+		return nil
+	}
 	s.writeDeadline()
-	if err := s.bw.Flush(); err != nil {
+	n, err := s.nc.Write(s.out[s.sent:])
+	s.sent += n
+	if err != nil {
 		return fmt.Errorf("write: %w", err)
+	}
+	s.written()
+	return nil
+}
+
+// tryFlush writes out what out holds with one non-blocking write, and
+// reports whether all of it went. What did not stays for flush.
+func (s *pubSession) tryFlush() bool {
+	if !s.pending() {
+		return true
+	}
+	if s.writeRaw == nil {
+		s.writeRaw = s.writeOnce // one closure per session, not per write
+	}
+	if err := s.raw.Write(s.writeRaw); err != nil || s.wErr != nil || s.wN <= 0 {
+		return false
+	}
+	s.sent += s.wN
+	if s.pending() {
+		return false
+	}
+	s.written()
+	return true
+}
+
+// writeOnce is tryFlush's one write(2), in RawConn.Write: it never waits
+// for the socket.
+func (s *pubSession) writeOnce(fd uintptr) bool {
+	for {
+		s.wN, s.wErr = syscall.Write(int(fd), s.out[s.sent:])
+		if s.wErr != syscall.EINTR {
+			return true
+		}
+	}
+}
+
+// written follows a complete write of out.
+func (s *pubSession) written() {
+	s.out, s.sent = s.out[:0], 0
+	if s.flushArmed {
+		s.flushTimer.Stop()
+		s.flushArmed = false
 	}
 	if s.frameRecv != 0 {
 		s.stats.Latency.Observe(time.Duration(codec.Now() - s.frameRecv))
 		s.frameRecv = 0
 	}
-	return nil
 }
 
-func (s *pubSession) keepAlive() error {
-	b, err := s.rc.Marshal(base.Options, s.u, nil)
+// request writes an RTSP request (a keepalive, the teardown) behind what
+// out holds, at once.
+func (s *pubSession) request(m base.Method) error {
+	b, err := s.rc.Marshal(m, s.u, nil)
 	if err != nil {
 		return err
 	}
-	if _, err := s.bw.Write(b); err != nil {
+	if _, err := s.room(false); err != nil {
+		return err
+	}
+	s.out = append(s.out, b...)
+	err = s.flush()
+	s.release()
+	return err
+}
+
+func (s *pubSession) keepAlive() error {
+	if err := s.request(base.Options); err != nil {
 		return fmt.Errorf("keepalive: %w", err)
 	}
-	return s.flush()
+	return nil
 }
 
 func (s *pubSession) teardown() {
-	if b, err := s.rc.Marshal(base.Teardown, s.u, nil); err == nil {
-		s.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = s.bw.Write(b)
-		_ = s.bw.Flush()
-	}
+	s.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	s.deadlineSet = codec.Now() // request's writeDeadline keeps this one
+	_ = s.request(base.Teardown)
 }
 
 func (s *pubSession) close() {

@@ -70,6 +70,22 @@ func (m *memRing) TryRead(p *codec.Packet) bool {
 	return true
 }
 
+func (m *memRing) TryReadAppend(dst []byte, p *codec.Packet) ([]byte, bool) {
+	m.reads.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pos >= len(m.pkts) {
+		return dst, false
+	}
+	c := m.pkts[m.pos]
+	m.pos++
+	n := len(dst)
+	dst = append(dst, c.Payload...)
+	*p = c
+	p.Payload = dst[n:]
+	return dst, true
+}
+
 func (m *memRing) Ready() <-chan struct{} {
 	m.readsAtWait.Store(m.reads.Load())
 	m.waits.Add(1)
