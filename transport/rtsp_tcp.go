@@ -47,6 +47,7 @@ type tcpClient struct {
 
 	// The packet path's read buffer: c.buf[c.r:c.w] not parsed yet.
 	buf         []byte
+	bufp        *[]byte // buf's pool entry while buf is from readBufs
 	r, w        int
 	pkt         rtp.Packet
 	deadlineSet int64 // codec.Now of the last read deadline renewal
@@ -83,16 +84,13 @@ func (s *RTSPSource) runTCP(ctx context.Context, u *base.URL, in RTPSink, stats 
 		s.Log.Debug("source playing", "url", RedactURL(s.URL), "transport", "tcp", "tracks", fmt.Sprint(tracks))
 	}
 
-	// Owned helpers: keepalives (with empty RTCP receiver reports, which
-	// some firmware wants) and the stall watchdog. Both end with the
-	// session.
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { c.keepAlive(done, len(tracks)) })
+	// Owned helpers, on timers: keepalives (with empty RTCP receiver
+	// reports, which some firmware wants) and the stall watchdog. Both end
+	// with the session.
+	ka := c.startKeepAlive(len(tracks))
 	defer func() {
-		close(done)
-		nc.Close()
-		wg.Wait()
+		nc.Close() // a keepalive write in progress fails at once
+		ka.stop()
 	}()
 	watch := watchStall(s.stallTimeout(), stats.Last.Load, func() { nc.Close() })
 	err = c.readLoop(in)
@@ -185,34 +183,29 @@ func contentBase(sd *sdp.SessionDescription, res *base.Response, u *base.URL) (*
 	return u, nil
 }
 
+// startKeepAlive sends keepalives every 30 s, or at 80% of the session
+// timeout when that is shorter, until stopped.
+func (c *tcpClient) startKeepAlive(tracks int) *repeater {
+	return repeat(c.rc.KeepAlivePeriod(30*time.Second), func() bool { return c.keepAlive(tracks) })
+}
+
 // keepAlive sends OPTIONS (the keepalive every RTSP server answers) and an
-// empty RTCP receiver report per track, in one write, every 30 s or at 80%
-// of the session timeout when that is shorter.
-func (c *tcpClient) keepAlive(done <-chan struct{}, tracks int) {
-	t := time.NewTicker(c.rc.KeepAlivePeriod(30 * time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-		b, err := c.rc.Marshal(base.Options, c.u, nil)
-		if err != nil {
-			return
-		}
-		for ch, tr := range c.channels {
-			if tr < 0 || tr >= int16(tracks) {
-				continue
-			}
-			// '$', RTCP channel, length 8: RR with no report blocks.
-			b = append(b, '$', byte(ch+1), 0, 8, 0x80, 201, 0, 1)
-			b = binary.BigEndian.AppendUint32(b, 0x63616d72) // "camr"
-		}
-		if err := c.rc.Write(b); err != nil {
-			return
-		}
+// empty RTCP receiver report per track, in one write. False ends the
+// keepalives.
+func (c *tcpClient) keepAlive(tracks int) bool {
+	b, err := c.rc.Marshal(base.Options, c.u, nil)
+	if err != nil {
+		return false
 	}
+	for ch, tr := range c.channels {
+		if tr < 0 || tr >= int16(tracks) {
+			continue
+		}
+		// '$', RTCP channel, length 8: RR with no report blocks.
+		b = append(b, '$', byte(ch+1), 0, 8, 0x80, 201, 0, 1)
+		b = binary.BigEndian.AppendUint32(b, 0x63616d72) // "camr"
+	}
+	return c.rc.Write(b) == nil
 }
 
 // readLoop is the packet path: interleaved frames parsed in place in c.buf.
@@ -222,7 +215,7 @@ func (c *tcpClient) keepAlive(done <-chan struct{}, tracks int) {
 // That halves the read syscalls per frame (a camera writes a frame at a
 // time). A TLS connection reads through the tls.Conn.
 func (c *tcpClient) readLoop(in RTPSink) error {
-	c.buf = make([]byte, tcpReadBuffer)
+	c.takeBuf()
 	// Media that arrived with the PLAY answer is already in the handshake's
 	// reader.
 	c.w = copy(c.buf, c.rc.Buffered())
@@ -253,6 +246,7 @@ func (c *tcpClient) readLoop(in RTPSink) error {
 func (c *tcpClient) readRaw(rc syscall.RawConn, in RTPSink) error {
 	var rerr error
 	err := rc.Read(func(fd uintptr) bool {
+		c.takeBuf()
 		for {
 			c.refreshDeadline()
 			if rerr = c.makeSpace(); rerr != nil {
@@ -279,6 +273,7 @@ func (c *tcpClient) readRaw(rc syscall.RawConn, in RTPSink) error {
 			if n < space {
 				// Drained. Data that lands from now on raises a poller
 				// event that the wait below consumes, so nothing is missed.
+				c.giveBackBuf()
 				return false
 			}
 		}
@@ -287,6 +282,41 @@ func (c *tcpClient) readRaw(rc syscall.RawConn, in RTPSink) error {
 		err = rerr
 	}
 	return sessionReadError(err)
+}
+
+// readBufs are the read buffers of the plain TCP packet path, shared by
+// every camera: a camera whose reads end on a message boundary (a camera
+// writes a frame at a time) holds none between reads, so N idle-waiting
+// cameras do not hold N buffers.
+var readBufs = sync.Pool{New: func() any {
+	b := make([]byte, tcpReadBuffer)
+	return &b
+}}
+
+// takeBuf gives the client a read buffer when it has none.
+func (c *tcpClient) takeBuf() {
+	if c.buf == nil {
+		c.bufp = readBufs.Get().(*[]byte)
+		c.buf, c.r, c.w = *c.bufp, 0, 0
+	}
+}
+
+// giveBackBuf returns the pooled buffer once nothing in it waits to be
+// parsed. A buffer grown for a camera's large packets is the client's own
+// and stays.
+func (c *tcpClient) giveBackBuf() {
+	if c.bufp == nil {
+		return
+	}
+	if &c.buf[0] != &(*c.bufp)[0] { // grown: the pooled one is unused
+		readBufs.Put(c.bufp)
+		c.bufp = nil
+		return
+	}
+	if c.r == c.w {
+		readBufs.Put(c.bufp)
+		c.bufp, c.buf, c.r, c.w = nil, nil, 0, 0
+	}
 }
 
 // refreshDeadline pushes the read deadline out. It costs a timer update, so

@@ -320,10 +320,8 @@ func TestTCPKeepAlive(t *testing.T) {
 		c.channels[i] = -1
 	}
 	c.channels[0], c.channels[2] = 0, 1
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { c.keepAlive(done, 2) })
-	defer func() { close(done); wg.Wait() }()
+	ka := c.startKeepAlive(2)
+	defer ka.stop()
 
 	sc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(sc)
