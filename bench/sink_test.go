@@ -24,6 +24,11 @@ type discardServer struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	conns     []net.Conn
+	// hold, when set, keeps a RECORD session from reading until it is
+	// closed; packet, when set, gets every interleaved frame instead of
+	// the bytes being thrown away.
+	hold   chan struct{}
+	packet func(channel byte, payload []byte)
 }
 
 func startDiscardServer(tb testing.TB) *discardServer {
@@ -97,9 +102,43 @@ func (s *discardServer) serve(c net.Conn) {
 		}
 		fmt.Fprintf(c, "RTSP/1.0 200 OK\r\nCSeq: %s\r\nSession: 12345678\r\n%s\r\n", h.Get("Cseq"), extra)
 		if method == "RECORD" {
+			if s.hold != nil {
+				<-s.hold
+			}
+			if s.packet != nil {
+				s.readFrames(br)
+				return
+			}
 			n, _ := io.Copy(io.Discard, br)
 			s.bytes.Add(uint64(n))
 			return
 		}
+	}
+}
+
+// readFrames hands each interleaved frame of a RECORD session to s.packet;
+// anything else in the stream (a keepalive, bytes of two writes mixed up)
+// is reported as channel 255.
+func (s *discardServer) readFrames(br *bufio.Reader) {
+	var hdr [4]byte
+	buf := make([]byte, 65536)
+	for {
+		if _, err := io.ReadFull(br, hdr[:1]); err != nil {
+			return
+		}
+		if hdr[0] != '$' {
+			line, _ := br.ReadString('\n')
+			s.packet(255, append(hdr[:1:1], line...))
+			continue
+		}
+		if _, err := io.ReadFull(br, hdr[1:]); err != nil {
+			return
+		}
+		n := int(hdr[2])<<8 | int(hdr[3])
+		if _, err := io.ReadFull(br, buf[:n]); err != nil {
+			return
+		}
+		s.bytes.Add(uint64(4 + n))
+		s.packet(hdr[1], buf[:n])
 	}
 }
