@@ -177,6 +177,13 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	app.Log = newLogger(app.Config().Log, stderr)
+	// The scheduler's processors follow the load (relay.Procs) unless the
+	// operator pinned GOMAXPROCS.
+	if os.Getenv("GOMAXPROCS") == "" {
+		procs := &relay.Procs{Log: app.Log}
+		procs.Start()
+		defer procs.Close()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
