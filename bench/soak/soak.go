@@ -170,7 +170,6 @@ type run struct {
 	cams     []*camsim.Camera
 	mtx      *mtxtest.Server
 	relay    *exec.Cmd
-	relayMu  sync.Mutex
 	exited   chan struct{}
 	metrics  string // camrelay's /metrics URL
 	t0       time.Time

@@ -269,16 +269,6 @@ func (s *sampler) allReady() bool {
 	return true
 }
 
-func (s *sampler) owners() map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]string{}
-	for k, v := range s.relayed {
-		out[k] = v
-	}
-	return out
-}
-
 func (s *sampler) resetGaps() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
