@@ -41,7 +41,8 @@ type Supervisor struct {
 	// server is back. Refusals an operator must fix (401, 403, 404) keep
 	// the full backoff. Zero means config.DefaultSinkBackoffMax.
 	SinkBackoffMax time.Duration
-	// RingSize is each camera's ring in bytes. Zero means the default.
+	// RingSize is the most each camera's ring grows to, in bytes. Zero
+	// means the default.
 	RingSize int
 	// PublishURL, when set, gives each publish session its output URL (with
 	// a token camrelay minted for that camera's path) instead of the

@@ -233,9 +233,11 @@ type Defaults struct {
 	// attempts. Defaults 500ms and 30s.
 	BackoffMin Duration `yaml:"backoff_min"`
 	BackoffMax Duration `yaml:"backoff_max"`
-	// RingSize is each camera's packet ring, e.g. 128KiB (default: half a
-	// second of a 2 Mbit/s camera; sinks keep up within a frame) or 1MiB for
-	// high-bitrate cameras.
+	// RingSize is the most each camera's packet ring grows to, e.g. 128KiB
+	// (default: half a second of a 2 Mbit/s camera) or 1MiB for
+	// high-bitrate cameras. A ring starts at ring.InitialSize and doubles
+	// when a sink falls half of it behind (sinks that keep up lag less
+	// than a frame).
 	RingSize Size `yaml:"ring_size"`
 }
 

@@ -10,6 +10,16 @@
 // forward to a sync point (a keyframe): the newest one still in the ring, or
 // else the next one written; it counts the packets it missed.
 //
+// The arena starts small (InitialSize) and doubles, up to the size asked
+// for, when a reader falls more than half of it behind (or is lapped): a
+// camera whose sink keeps up holds a small ring, one whose sink stalls gets
+// the full one before it loses anything. Positions are absolute byte
+// offsets, so growing copies the live window to the same positions in the
+// new arena; wrap markers carry their own skip, so records laid out in the
+// old arena read the same from the new one. Readers load the arena once per
+// read and check against its size; one that read the old arena while the
+// writer grew retries with the new one.
+//
 // Memory ordering: the writer publishes "reserve" (how far it may be writing)
 // before touching bytes and "commit" (how far records are complete) after.
 // A reader loads commit before reading and reserve after; a full barrier
@@ -31,6 +41,10 @@ const (
 	wrapMarker = 0xffff
 	// MinSize is the smallest arena: it must hold a few full-size packets.
 	MinSize = 16 << 10
+	// InitialSize is where an arena starts (when the ring may grow that
+	// far): about three frames of a 2 Mbit/s camera, more than a sink that
+	// keeps up ever lags.
+	InitialSize = 32 << 10
 	// DefaultSize holds about half a second of a 2 Mbit/s camera.
 	DefaultSize = 128 << 10
 )
@@ -45,9 +59,16 @@ type tracks struct {
 // Ring is a single-writer, multi-reader packet ring. Its zero value is not
 // usable; call New.
 type Ring struct {
-	arena []byte
-	size  uint64
-	mask  uint64
+	// shared is the arena as readers see it; arena, size and mask are the
+	// writer's copy of it.
+	shared atomic.Pointer[arena]
+	arena  []byte
+	size   uint64
+	mask   uint64
+	max    uint64 // the arena grows up to this size
+	// grows counts arena growths; wantGrow is set by a lapped reader.
+	grows    atomic.Uint32
+	wantGrow atomic.Bool
 
 	// written by the writer, read by readers
 	reserve  atomic.Uint64 // end of the bytes the writer may be writing
@@ -72,21 +93,72 @@ type Ring struct {
 	readers atomic.Pointer[[]*Reader]
 }
 
-// New returns a ring with an arena of size bytes, rounded up to a power of
-// two and at least MinSize.
+// arena is one generation of the ring's memory.
+type arena struct {
+	buf  []byte
+	size uint64
+	mask uint64
+}
+
+// New returns a ring whose arena may grow to size bytes (rounded up to a
+// power of two, at least MinSize); it starts at InitialSize or size when
+// that is smaller.
 func New(size int) *Ring {
 	s := uint64(MinSize)
 	for s < uint64(size) {
 		s <<= 1
 	}
-	r := &Ring{arena: make([]byte, s), size: s, mask: s - 1}
+	start := min(s, max(InitialSize, MinSize))
+	r := &Ring{max: s}
+	r.setArena(&arena{buf: make([]byte, start), size: start, mask: start - 1})
 	r.tracks.Store(&tracks{next: make(chan struct{})})
 	r.readers.Store(&[]*Reader{})
 	return r
 }
 
-// Size is the arena size in bytes.
-func (r *Ring) Size() int { return int(r.size) }
+func (r *Ring) setArena(a *arena) {
+	r.arena, r.size, r.mask = a.buf, a.size, a.mask
+	r.shared.Store(a)
+}
+
+// Size is the arena's size in bytes now; MaxSize what it may grow to.
+func (r *Ring) Size() int    { return int(r.shared.Load().size) }
+func (r *Ring) MaxSize() int { return int(r.max) }
+
+// Grows is how many times the arena grew.
+func (r *Ring) Grows() int { return int(r.grows.Load()) }
+
+// maybeGrow doubles the arena when a reader has fallen more than half of
+// it behind or was lapped. Writer side, when it wakes readers.
+func (r *Ring) maybeGrow(readers []*Reader) {
+	if r.size >= r.max {
+		return
+	}
+	need := r.wantGrow.Load() && r.wantGrow.Swap(false)
+	for _, rd := range readers {
+		if at := rd.at.Load(); at != 0 && r.wpos-(at-1) > r.size/2 {
+			need = true
+		}
+	}
+	if !need {
+		return
+	}
+	old := &arena{buf: r.arena, size: r.size, mask: r.mask}
+	n := &arena{buf: make([]byte, 2*old.size), size: 2 * old.size, mask: 2*old.size - 1}
+	// The live window, positions [wpos-size, wpos), to the same positions.
+	p := uint64(0)
+	if r.wpos > old.size {
+		p = r.wpos - old.size
+	}
+	for p < r.wpos {
+		so, no := p&old.mask, p&n.mask
+		l := min(old.size-so, n.size-no, r.wpos-p)
+		copy(n.buf[no:no+l], old.buf[so:so+l])
+		p += l
+	}
+	r.setArena(n)
+	r.grows.Add(1)
+}
 
 // SetTracks starts a new source session: packets written from now on belong
 // to the returned epoch and are described by tracks. Writer side only.
@@ -151,10 +223,12 @@ func (r *Ring) WritePacket(p *codec.Packet) {
 		// Not enough room before the end: leave a marker and start over at
 		// the beginning of the arena. Offsets are 8-aligned, so at least the
 		// 2-byte marker always fits.
-		pos += r.size - off
+		skip := r.size - off
+		pos += skip
 		r.reserve.Store(pos)
 		var m [8]byte
 		binary.LittleEndian.PutUint16(m[:], wrapMarker)
+		binary.LittleEndian.PutUint32(m[4:], uint32(skip))
 		copyIn(r.arena[off:off+8], m[:])
 		off = 0
 	}
@@ -201,7 +275,9 @@ const maxTracks = 16
 // the writer's goroutine; the others, and an inline drain that left work,
 // get a signal on Ready.
 func (r *Ring) wake() {
-	for _, rd := range *r.readers.Load() {
+	readers := *r.readers.Load()
+	defer r.maybeGrow(readers)
+	for _, rd := range readers {
 		if f := rd.inline.Load(); f != nil && rd.mu.TryLock() {
 			if rd.runInline(*f) {
 				continue
@@ -251,8 +327,12 @@ type Reader struct {
 	mu      sync.Mutex
 	inline  atomic.Pointer[func() bool]
 	dropped atomic.Uint64
-	laps    atomic.Uint64
-	fence   atomic.Uint32
+	// at is 1 + the position up to which the reader had read when it last
+	// caught up, 0 while it waits for a sync point: how far behind it is,
+	// for the writer's decision to grow the arena.
+	at    atomic.Uint64
+	laps  atomic.Uint64
+	fence atomic.Uint32
 }
 
 // NewReader registers a reader that starts as start says.
@@ -260,7 +340,7 @@ func (r *Ring) NewReader(start StartAt) *Reader {
 	rd := &Reader{r: r, ready: make(chan struct{}, 1), resync: true}
 	rd.resyncFrom = r.commit.Load()
 	if start == LatestSync {
-		if s := r.lastSync.Load(); s != 0 && r.reserve.Load() <= s-1+r.size {
+		if s := r.lastSync.Load(); s != 0 && r.reserve.Load() <= s-1+r.shared.Load().size {
 			rd.resyncFrom = s - 1
 		}
 	}
@@ -345,8 +425,9 @@ func (rd *Reader) Resync() {
 	rd.syncEpoch = rd.r.tracks.Load().Epoch
 	rd.resync = true
 	rd.resyncFrom = 0
-	if c := rd.r.commit.Load(); c > rd.r.size {
-		rd.resyncFrom = c - rd.r.size
+	rd.at.Store(0)
+	if c, size := rd.r.commit.Load(), rd.r.shared.Load().size; c > size {
+		rd.resyncFrom = c - size
 	}
 }
 
@@ -380,6 +461,7 @@ func (rd *Reader) TryReadAppend(dst []byte, p *codec.Packet) ([]byte, bool) {
 func (rd *Reader) readInto(dst []byte, p *codec.Packet) bool {
 	r := rd.r
 	for {
+		a := r.shared.Load()
 		c := r.commit.Load()
 		if rd.resync {
 			s := r.lastSync.Load()
@@ -390,37 +472,48 @@ func (rd *Reader) readInto(dst []byte, p *codec.Packet) bool {
 			rd.resync = false
 		}
 		if rd.pos >= c {
+			rd.at.Store(rd.pos + 1) // caught up: where the writer may measure from
 			return false
 		}
-		if c-rd.pos > r.size {
-			rd.lapped(c)
+		if c-rd.pos > a.size {
+			if rd.grown(a) {
+				continue
+			}
+			rd.lapped(c, a)
 			continue
 		}
-		off := rd.pos & r.mask
+		off := rd.pos & a.mask
 		var h [hdrLen]byte
-		if off+hdrLen <= r.size {
-			copyOut(h[:], r.arena[off:off+hdrLen])
+		if off+hdrLen <= a.size {
+			copyOut(h[:], a.buf[off:off+hdrLen])
 		} else {
-			copyOut(h[:8], r.arena[off:off+8])
+			copyOut(h[:8], a.buf[off:off+8])
 		}
 		plen := uint64(binary.LittleEndian.Uint16(h[0:]))
 		if plen == wrapMarker {
-			if !rd.valid() {
-				rd.lapped(c)
+			skip := uint64(binary.LittleEndian.Uint32(h[4:]))
+			if !rd.valid(a) || skip == 0 || skip > a.size-off || skip%8 != 0 {
+				if !rd.grown(a) {
+					rd.lapped(c, a)
+				}
 				continue
 			}
-			rd.pos += r.size - off
+			rd.pos += skip
 			continue
 		}
 		sz := align8(hdrLen + plen)
-		if plen > codec.MaxPayload || off+sz > r.size {
-			rd.lapped(c) // garbage: the record was overwritten under us
+		if plen > codec.MaxPayload || off+sz > a.size {
+			if !rd.grown(a) {
+				rd.lapped(c, a) // garbage: the record was overwritten under us
+			}
 			continue
 		}
 		payload := dst[len(dst) : len(dst)+int(plen)]
-		copyOut(payload, r.arena[off+hdrLen:off+hdrLen+plen])
-		if !rd.valid() {
-			rd.lapped(c)
+		copyOut(payload, a.buf[off+hdrLen:off+hdrLen+plen])
+		if !rd.valid(a) {
+			if !rd.grown(a) {
+				rd.lapped(c, a)
+			}
 			continue
 		}
 		p.Payload = payload
@@ -450,23 +543,31 @@ func (rd *Reader) readInto(dst []byte, p *codec.Packet) bool {
 	}
 }
 
-// valid reports whether the record at rd.pos was still intact after the
-// reader copied it.
-func (rd *Reader) valid() bool {
+// valid reports whether the record at rd.pos was still intact in arena a
+// after the reader copied it.
+func (rd *Reader) valid(a *arena) bool {
 	// A locked read-modify-write on a reader-private word is a full barrier:
 	// the copies above complete before reserve is loaded below.
 	rd.fence.Add(1)
-	return rd.r.reserve.Load() <= rd.pos+rd.r.size
+	return rd.r.reserve.Load() <= rd.pos+a.size
 }
 
+// grown reports whether the writer replaced arena a with a larger one
+// while the reader used it: the read is retried in the new arena, which
+// holds what a did.
+func (rd *Reader) grown(a *arena) bool { return rd.r.shared.Load() != a }
+
 // lapped handles the writer overtaking the reader: skip to the newest sync
-// point that is still in the ring, or wait for the next one. The packets
-// skipped are counted when reading resumes.
-func (rd *Reader) lapped(commit uint64) {
+// point that is still in the ring, or wait for the next one, and ask the
+// writer for a larger arena. The packets skipped are counted when reading
+// resumes.
+func (rd *Reader) lapped(commit uint64, a *arena) {
 	rd.laps.Add(1)
+	rd.at.Store(0)
+	rd.r.wantGrow.Store(true)
 	rd.resync = true
 	rd.resyncFrom = 0
-	if commit > rd.r.size {
-		rd.resyncFrom = commit - rd.r.size
+	if commit > a.size {
+		rd.resyncFrom = commit - a.size
 	}
 }

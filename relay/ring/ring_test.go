@@ -240,7 +240,18 @@ func TestReadyWakesAWaitingReader(t *testing.T) {
 // readers of different speeds. Every packet a reader returns must be intact
 // and in order; gaps are allowed only where the reader counted drops.
 func TestConcurrentReadersNeverSeeTornPackets(t *testing.T) {
-	r := New(MinSize)
+	t.Run("fixed", func(t *testing.T) { concurrentReaders(t, New(MinSize)) })
+	// The slow reader makes the arena grow while the others read it.
+	t.Run("growing", func(t *testing.T) {
+		r := New(16 * InitialSize)
+		concurrentReaders(t, r)
+		if r.Grows() == 0 {
+			t.Error("the arena never grew")
+		}
+	})
+}
+
+func concurrentReaders(t *testing.T, r *Ring) {
 	const total = 200000
 	var wg sync.WaitGroup
 	readers := 4
@@ -502,5 +513,61 @@ func TestResyncWaitsForKeyframeOfCurrentSession(t *testing.T) {
 				t.Fatalf("resync in the current session: packet %d, want 3", check(t, out))
 			}
 		})
+	}
+}
+
+// The arena starts small and stays so while readers keep up; a reader that
+// falls behind makes it double before it loses anything, up to the size
+// asked for; only then is it lapped.
+func TestArenaGrowsBeforeAReaderIsLapped(t *testing.T) {
+	r := New(4 * InitialSize)
+	if r.Size() != InitialSize || r.MaxSize() != 4*InitialSize {
+		t.Fatalf("size %d, max %d: want %d growing to %d", r.Size(), r.MaxSize(), InitialSize, 4*InitialSize)
+	}
+	rd := r.NewReader(NextSync)
+	defer rd.Close()
+	out := newBuf()
+	next := 0
+	write := func(n int) {
+		for range n {
+			p := pkt(next, 1000, next%100 == 0)
+			p.Flags |= codec.FlagMarker // a frame per packet: every write wakes
+			r.WritePacket(p)
+			next++
+		}
+	}
+	read := 0
+	drain := func() {
+		for rd.TryRead(out) {
+			if i := check(t, out); i != read {
+				t.Fatalf("read packet %d, want %d", i, read)
+			}
+			read++
+		}
+	}
+	// A reader that keeps up: 10 arenas' worth, never grown.
+	for range 300 {
+		write(1)
+		drain()
+	}
+	if r.Grows() != 0 {
+		t.Fatalf("grew %d times for a reader that kept up", r.Grows())
+	}
+	// A reader that stops: the arena doubles twice; everything written is
+	// still there to read, in order, across both growths.
+	write(110) // 110 KB: more than 3 x 32 KiB
+	if r.Size() != 4*InitialSize || r.Grows() != 2 {
+		t.Fatalf("size %d after %d growths, want %d after 2", r.Size(), r.Grows(), 4*InitialSize)
+	}
+	drain()
+	if read != next || rd.Dropped() != 0 {
+		t.Fatalf("read %d of %d, dropped %d", read, next, rd.Dropped())
+	}
+	// At its largest, a reader that stops is lapped as before.
+	write(400)
+	for rd.TryRead(out) {
+	}
+	if rd.Laps() == 0 || rd.Dropped() == 0 || r.Size() != 4*InitialSize {
+		t.Fatalf("laps %d, dropped %d, size %d: want a lap at the largest size", rd.Laps(), rd.Dropped(), r.Size())
 	}
 }
