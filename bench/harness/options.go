@@ -210,8 +210,8 @@ func (o *Options) validate() error {
 		}
 	}
 	for _, r := range o.Relays {
-		if r != RelayCamrelay && r != RelayFFmpeg && r != RelayDirect {
-			return fmt.Errorf("unknown relay %q (camrelay, ffmpeg, mediamtx-direct)", r)
+		if r != RelayCamrelay && r != RelayFFmpeg && r != RelayDirect && r != RelayNull {
+			return fmt.Errorf("unknown relay %q (camrelay, ffmpeg, mediamtx-direct, camrelay-null)", r)
 		}
 	}
 	switch {

@@ -36,6 +36,9 @@ type runEnv struct {
 	camsim   camsimReady
 	mtx      *mtxtest.Server
 	opts     *Options
+	// output, when set, is camrelay's output template instead of MediaMTX
+	// (the null sink).
+	output string
 }
 
 // camURL is camera i's URL at camsim.
@@ -101,7 +104,10 @@ func redactPass(s string) string {
 // TCP, published as the relay user, the API off, warnings only.
 func camrelayConfig(e *runEnv, disabled bool) string {
 	var b strings.Builder
-	out := "rtsp://" + mtxtest.RelayUser + ":" + mtxtest.RelayPass + "@" + e.mtx.RTSPAddr() + "/{path}"
+	out := e.output
+	if out == "" {
+		out = "rtsp://" + mtxtest.RelayUser + ":" + mtxtest.RelayPass + "@" + e.mtx.RTSPAddr() + "/{path}"
+	}
 	fmt.Fprintf(&b, "output: %s\nlog: {level: warn}\napi: {listen: \"off\"}\ndefaults: {transport: tcp}\ncameras:\n", out)
 	if e.n == 0 {
 		b.WriteString("  []\n")

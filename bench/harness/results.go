@@ -355,6 +355,17 @@ func goals(aggs []Aggregate, fs []Fit) []Goal {
 		g = append(g, notMeasured(t, "stated", "no camrelay copy row"))
 	}
 
+	if d := densityOf(aggs, RelayNull); d != nil {
+		t := "copy density into a null sink: largest N camrelay itself holds with no loss on this machine"
+		m := fmt.Sprintf("N = %d", d.MaxN)
+		if d.NextN > 0 {
+			m += fmt.Sprintf("; at N = %d: %s", d.NextN, d.NextResult)
+		} else {
+			m += " or more: the largest N tried held"
+		}
+		g = append(g, Goal{Goal: t, Target: "stated", Measured: m, Met: ptrBool(d.MaxN > 0), Note: d.Note + "; the sink reads and discards (no MediaMTX), so this is camrelay's own limit"})
+	}
+
 	const n2 = 2
 	tc := findAgg(aggs, ScenarioTranscode, RelayCamrelay, n2)
 	tf := findAgg(aggs, ScenarioTranscode, RelayFFmpeg, n2)
@@ -383,10 +394,14 @@ func goals(aggs []Aggregate, fs []Fit) []Goal {
 // ok, without loss and without saturating the rig, with every smaller N so
 // too. A saturated rig is not counted as held even when no frame was lost:
 // latency then grows without bound.
-func density(aggs []Aggregate) *Density {
+func density(aggs []Aggregate) *Density { return densityOf(aggs, RelayCamrelay) }
+
+// densityOf is density for one relay: camrelay into MediaMTX, or into the
+// null sink (RelayNull).
+func densityOf(aggs []Aggregate, relay string) *Density {
 	var rows []Aggregate
 	for _, a := range aggs {
-		if a.Relay == RelayCamrelay && (a.Scenario == ScenarioCopy || a.Scenario == ScenarioDensity) {
+		if a.Relay == relay && (a.Scenario == ScenarioCopy || a.Scenario == ScenarioDensity) {
 			rows = append(rows, a)
 		}
 	}

@@ -766,19 +766,31 @@ func (h *harness) plan() []plannedRun {
 		}
 	}
 	if h.o.has(ScenarioCopy) {
-		add(ScenarioCopy, h.o.CopyNs, h.o.Relays, h.o.Reps)
+		var rl []string
+		for _, r := range h.o.Relays {
+			if r != RelayNull { // density only
+				rl = append(rl, r)
+			}
+		}
+		add(ScenarioCopy, h.o.CopyNs, rl, h.o.Reps)
 	}
 	if h.o.has(ScenarioTranscode) {
 		var rl []string
 		for _, r := range h.o.Relays {
-			if r != RelayDirect {
+			if r != RelayDirect && r != RelayNull {
 				rl = append(rl, r)
 			}
 		}
 		add(ScenarioTranscode, h.o.TranscodeNs, rl, h.o.Reps)
 	}
-	if h.o.has(ScenarioDensity) && h.o.hasRelay(RelayCamrelay) {
-		add(ScenarioDensity, h.o.DensityNs, []string{RelayCamrelay}, 1)
+	if h.o.has(ScenarioDensity) {
+		var rl []string
+		for _, r := range []string{RelayCamrelay, RelayNull} {
+			if h.o.hasRelay(r) {
+				rl = append(rl, r)
+			}
+		}
+		add(ScenarioDensity, h.o.DensityNs, rl, 1)
 	}
 	return out
 }
@@ -825,7 +837,12 @@ func (h *harness) execute(ctx context.Context) {
 		}
 		h.prog.begin(i, fmt.Sprintf("%s %s N=%d rep %d/%d", p.scenario, p.relay, p.n, p.rep, h.repsOf(p.scenario)))
 		t0 := time.Now()
-		row := h.runOne(ctx, p.scenario, p.relay, p.n, p.rep)
+		var row Row
+		if p.relay == RelayNull {
+			row = h.runNull(ctx, p.scenario, p.n, p.rep)
+		} else {
+			row = h.runOne(ctx, p.scenario, p.relay, p.n, p.rep)
+		}
 		if ctx.Err() != nil {
 			return
 		}

@@ -44,6 +44,8 @@ func WorkerMain(args []string) int {
 		err = runCamsimWorker(args[0], os.Stdin, os.Stdout)
 	case "reader":
 		err = runReaderWorker(args[0], os.Stdin, os.Stdout)
+	case "nullsink":
+		err = runNullWorker(args[0], os.Stdin, os.Stdout)
 	default:
 		err = fmt.Errorf("unknown worker %q", kind)
 	}
