@@ -63,8 +63,8 @@ func TestNullSinkCounts(t *testing.T) {
 	sei := codec.AppendH264StampSEI(nil, codec.Stamp{SendTime: time.Now().UnixNano() - int64(3*time.Millisecond), Frame: 1})
 	packet(10, false, sei)
 	packet(11, true, []byte{0x65, 1, 2, 3})
-	packet(14, true, []byte{0x41, 1}) // 12 and 13 lost
-	req("OPTIONS", "rtsp://127.0.0.1/cam7", "") // a keepalive between packets
+	packet(14, true, []byte{0x41, 1})                           // 12 and 13 lost
+	req("OPTIONS", "rtsp://127.0.0.1/cam7", "")                 // a keepalive between packets
 	cc.Write([]byte{'$', 1, 0, 8, 0x80, 201, 0, 1, 0, 0, 0, 0}) // RTCP: not media
 	req("TEARDOWN", "rtsp://127.0.0.1/cam7", "")
 	<-done
