@@ -98,6 +98,17 @@ type arena struct {
 	buf  []byte
 	size uint64
 	mask uint64
+	// from is the oldest position the arena ever held: a grown arena holds
+	// only what its predecessor held, not all that its size would span.
+	from uint64
+}
+
+// oldest is the oldest position a holds when the writer is at commit.
+func (a *arena) oldest(commit uint64) uint64 {
+	if commit > a.size {
+		return max(a.from, commit-a.size)
+	}
+	return a.from
 }
 
 // New returns a ring whose arena may grow to size bytes (rounded up to a
@@ -143,13 +154,12 @@ func (r *Ring) maybeGrow(readers []*Reader) {
 	if !need {
 		return
 	}
-	old := &arena{buf: r.arena, size: r.size, mask: r.mask}
-	n := &arena{buf: make([]byte, 2*old.size), size: 2 * old.size, mask: 2*old.size - 1}
-	// The live window, positions [wpos-size, wpos), to the same positions.
-	p := uint64(0)
-	if r.wpos > old.size {
-		p = r.wpos - old.size
-	}
+	old := r.shared.Load()
+	// The live window, positions [wpos-size, wpos) (or from the oldest
+	// position the old arena holds, when it grew less than its size ago),
+	// to the same positions.
+	p := old.oldest(r.wpos)
+	n := &arena{buf: make([]byte, 2*old.size), size: 2 * old.size, mask: 2*old.size - 1, from: p}
 	for p < r.wpos {
 		so, no := p&old.mask, p&n.mask
 		l := min(old.size-so, n.size-no, r.wpos-p)
@@ -340,7 +350,7 @@ func (r *Ring) NewReader(start StartAt) *Reader {
 	rd := &Reader{r: r, ready: make(chan struct{}, 1), resync: true}
 	rd.resyncFrom = r.commit.Load()
 	if start == LatestSync {
-		if s := r.lastSync.Load(); s != 0 && r.reserve.Load() <= s-1+r.shared.Load().size {
+		if s, a := r.lastSync.Load(), r.shared.Load(); s != 0 && r.reserve.Load() <= s-1+a.size && s-1 >= a.from {
 			rd.resyncFrom = s - 1
 		}
 	}
@@ -396,6 +406,12 @@ func (rd *Reader) Lock() { rd.mu.Lock() }
 // Unlock releases the reader's lock.
 func (rd *Reader) Unlock() { rd.mu.Unlock() }
 
+// Pause tells the writer that the reader stops reading for a while (a sink
+// connecting to its server): neither its lag nor a lap until it reads again
+// makes the arena grow. If the writer laps it meanwhile, it resumes at a
+// sync point as usual.
+func (rd *Reader) Pause() { rd.at.Store(0) }
+
 // Ready receives after the writer has written since the reader last drained
 // the ring. Use it to sleep between TryRead calls that returned false.
 func (rd *Reader) Ready() <-chan struct{} { return rd.ready }
@@ -424,11 +440,8 @@ func (rd *Reader) Resync() {
 	rd.started = false
 	rd.syncEpoch = rd.r.tracks.Load().Epoch
 	rd.resync = true
-	rd.resyncFrom = 0
 	rd.at.Store(0)
-	if c, size := rd.r.commit.Load(), rd.r.shared.Load().size; c > size {
-		rd.resyncFrom = c - size
-	}
+	rd.resyncFrom = rd.r.shared.Load().oldest(rd.r.commit.Load())
 }
 
 // TryRead copies the next packet into p and reports true, or reports false
@@ -475,7 +488,7 @@ func (rd *Reader) readInto(dst []byte, p *codec.Packet) bool {
 			rd.at.Store(rd.pos + 1) // caught up: where the writer may measure from
 			return false
 		}
-		if c-rd.pos > a.size {
+		if c-rd.pos > a.size || rd.pos < a.from {
 			if rd.grown(a) {
 				continue
 			}
@@ -549,7 +562,12 @@ func (rd *Reader) valid(a *arena) bool {
 	// A locked read-modify-write on a reader-private word is a full barrier:
 	// the copies above complete before reserve is loaded below.
 	rd.fence.Add(1)
-	return rd.r.reserve.Load() <= rd.pos+a.size
+	// A record written after the writer replaced a exists only in the new
+	// arena: a's bytes at its position are older ones that the position
+	// check alone would pass. The writer publishes a new arena before it
+	// writes (and commits) anything into it, so a reader that saw a record
+	// committed sees the arena it is in.
+	return rd.r.reserve.Load() <= rd.pos+a.size && rd.r.shared.Load() == a
 }
 
 // grown reports whether the writer replaced arena a with a larger one
@@ -563,11 +581,11 @@ func (rd *Reader) grown(a *arena) bool { return rd.r.shared.Load() != a }
 // resumes.
 func (rd *Reader) lapped(commit uint64, a *arena) {
 	rd.laps.Add(1)
-	rd.at.Store(0)
-	rd.r.wantGrow.Store(true)
-	rd.resync = true
-	rd.resyncFrom = 0
-	if commit > a.size {
-		rd.resyncFrom = commit - a.size
+	if rd.at.Swap(0) != 0 {
+		// It was reading (not paused, not waiting for a sync point): a
+		// larger arena would have kept what it lost.
+		rd.r.wantGrow.Store(true)
 	}
+	rd.resync = true
+	rd.resyncFrom = a.oldest(commit)
 }

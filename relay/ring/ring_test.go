@@ -571,3 +571,51 @@ func TestArenaGrowsBeforeAReaderIsLapped(t *testing.T) {
 		t.Fatalf("laps %d, dropped %d, size %d: want a lap at the largest size", rd.Laps(), rd.Dropped(), r.Size())
 	}
 }
+
+// Two growths in quick succession: the second copies only what the first
+// arena held, so a reader that was lapped before the first growth (it was
+// paused, and nothing asked the arena to keep its packets) is found lapped,
+// never handed the never-written bytes of the arena in between.
+func TestSecondGrowthDoesNotResurrectLostPackets(t *testing.T) {
+	r := New(4 * InitialSize)
+	paused := r.NewReader(NextSync)
+	defer paused.Close()
+	active := r.NewReader(NextSync)
+	defer active.Close()
+	out := newBuf()
+	next := 0
+	write := func(n int, drain bool) {
+		for range n {
+			p := pkt(next, 1000-hdrLen, next%10 == 0)
+			p.Flags |= codec.FlagMarker
+			r.WritePacket(p)
+			next++
+			for drain && active.TryRead(out) {
+				check(t, out)
+			}
+		}
+	}
+	write(1, true)
+	if !paused.TryRead(out) {
+		t.Fatal("no first packet")
+	}
+	paused.Pause()
+	write(23, true)  // 24 KB: the paused reader's next packet is still there
+	write(17, false) // the active reader falls half the arena behind: 64 KiB
+	write(17, false) // and half of that: 128 KiB, 17 KB after the first
+	if r.Grows() != 2 {
+		t.Fatalf("%d growths, want 2", r.Grows())
+	}
+	for paused.TryRead(out) {
+		check(t, out) // a torn or zeroed packet fails here
+	}
+	if paused.Laps() == 0 {
+		t.Fatal("the paused reader lost 8 KB before the first growth but was not lapped")
+	}
+	for active.TryRead(out) {
+		check(t, out)
+	}
+	if active.Dropped() != 0 {
+		t.Fatalf("the active reader dropped %d packets", active.Dropped())
+	}
+}
