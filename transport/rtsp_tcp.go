@@ -218,7 +218,7 @@ func (c *tcpClient) readLoop(in RTPSink) error {
 	c.takeBuf()
 	// Media that arrived with the PLAY answer is already in the handshake's
 	// reader.
-	c.w = copy(c.buf, c.rc.Buffered())
+	c.w = c.rc.TakeBuffered(c.buf)
 	if err := c.consume(in); err != nil {
 		return sessionReadError(err)
 	}

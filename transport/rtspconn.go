@@ -185,6 +185,15 @@ func (c *rtspConn) Buffered() []byte {
 	return b
 }
 
+// TakeBuffered returns what was read past the last answer and gives up the
+// read buffer: from here on the caller reads the connection itself (the TCP
+// camera client's packet path) and only writes through c.
+func (c *rtspConn) TakeBuffered(dst []byte) int {
+	n := copy(dst, c.Buffered())
+	c.br = nil
+	return n
+}
+
 // noteSession keeps the session ID and timeout of an answer.
 func (c *rtspConn) noteSession(res *base.Response) {
 	v, ok := res.Header["Session"]
