@@ -309,10 +309,10 @@ func goals(aggs []Aggregate, fs []Fit) []Goal {
 		}
 	}
 
-	t = "copy N=64: camrelay PSS per stream <= MediaMTX direct's"
+	t = "copy: camrelay PSS per added stream <= MediaMTX direct's"
 	fc, fd := findFit(fs, ScenarioCopy, RelayCamrelay), findFit(fs, ScenarioCopy, RelayDirect)
 	switch {
-	case fc != nil && fd != nil && len(fc.Ns) >= 3 && len(fd.Ns) >= 3:
+	case fc != nil && fd != nil && len(fc.Ns) >= 2 && len(fd.Ns) >= 2:
 		// The slope over every N is steadier than one N minus an idle
 		// process measured separately.
 		m := fmt.Sprintf("fit over N: %.3f vs %.3f MiB per added stream", fc.PSSMiB, fd.PSSMiB)
