@@ -33,7 +33,14 @@ type Procs struct {
 	Max int
 	// Period is the time between load samples; 0 means a second.
 	Period time.Duration
-	Log    *slog.Logger
+	// Floor, when set, is the fewest Ps to keep whatever the load. A
+	// transcoder spends most of its time in long cgo calls that hold their
+	// P until the runtime's monitor takes it back (up to 10 ms when it has
+	// been idle): with one P, the camera readers and publishers would wait
+	// behind x264. camrelay run keeps one P per transcoder besides one for
+	// the rest.
+	Floor func() int
+	Log   *slog.Logger
 
 	// cpu and set stand in for the process's CPU time and
 	// runtime.GOMAXPROCS in tests.
@@ -103,12 +110,18 @@ func (p *Procs) Close() {
 // sample takes one load measurement (CPU time per wall time: cores) and
 // changes GOMAXPROCS when it calls for it.
 func (p *Procs) sample(load float64) {
+	floor := 1
+	if p.Floor != nil {
+		floor = min(p.Max, max(1, p.Floor()))
+	}
 	next := p.cur
 	switch {
+	case p.cur < floor:
+		next, p.calm = floor, 0
 	case load > procsBusy*float64(p.cur) && p.cur < p.Max:
 		next = min(p.Max, max(p.cur+1, int(math.Ceil(load/procsBusy))))
 		p.calm = 0
-	case p.cur > 1 && load < procsIdle*float64(p.cur-1):
+	case p.cur > floor && load < procsIdle*float64(p.cur-1):
 		p.calm++
 		if p.calm >= procsCalm {
 			next, p.calm = p.cur-1, 0

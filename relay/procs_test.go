@@ -54,6 +54,32 @@ func TestProcsFollowsTheLoad(t *testing.T) {
 	}
 }
 
+// A floor (one P per transcoder) holds whatever the load, and raises
+// GOMAXPROCS at once when it goes up.
+func TestProcsFloor(t *testing.T) {
+	floor := 1
+	p := &Procs{Max: 2, cur: 2, Floor: func() int { return floor }, set: func(int) int { return 0 }}
+	floor = 2
+	for range 5 {
+		p.sample(0.01)
+	}
+	if p.cur != 2 {
+		t.Fatalf("GOMAXPROCS %d under a floor of 2", p.cur)
+	}
+	floor = 1
+	for range 3 {
+		p.sample(0.01)
+	}
+	if p.cur != 1 {
+		t.Fatalf("GOMAXPROCS %d after the floor went away, want 1", p.cur)
+	}
+	floor = 5 // more transcoders than CPUs: Max still bounds it
+	p.sample(0.01)
+	if p.cur != 2 {
+		t.Fatalf("GOMAXPROCS %d with a floor of 5 and Max 2, want 2", p.cur)
+	}
+}
+
 // Start samples the process's CPU time every period and Close stops it.
 func TestProcsStartClose(t *testing.T) {
 	defer goleak.VerifyNone(t)

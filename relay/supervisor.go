@@ -229,6 +229,20 @@ func (s *Supervisor) Names() []string {
 	return out
 }
 
+// Transcoders is the number of cameras with a transcoder: each keeps a
+// thread busy in libav (Procs leaves a processor for each).
+func (s *Supervisor) Transcoders() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, p := range s.pipes {
+		if p.transcoder != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Status reports every camera, sorted by name.
 func (s *Supervisor) Status() []CameraStatus {
 	ps := s.snapshot()
@@ -285,7 +299,7 @@ func (s *Supervisor) build(cam config.Camera) (*pipeline, error) {
 	if !started {
 		return nil, errors.New("supervisor is not running")
 	}
-	p := &pipeline{cam: cam, log: s.Log.With("camera", cam.Name), ring: ring.New(s.RingSize), releaseAfter: s.ReleaseGrace,
+	p := &pipeline{cam: cam, log: s.Log.With("camera", cam.Name), ring: ring.NewSized(s.RingSize, config.DefaultRingSize), releaseAfter: s.ReleaseGrace,
 		sinkRetryMax: s.SinkBackoffMax}
 	if p.releaseAfter == 0 {
 		p.releaseAfter = 2 * time.Second

@@ -12,4 +12,9 @@
 // PacketWriter and a sink pulls them through a PacketReader; relay's ring
 // satisfies both, and relay wires them per camera. Each Run method handles one
 // session and returns when it ends: retrying with backoff is the caller's job.
+//
+// On a plain TCP output the publisher also registers an inline drain with
+// its reader (InlineReader): the source's goroutine, when it completes a
+// frame, writes it to the output socket itself without blocking, and the
+// publisher's goroutine takes over only what would block.
 package transport

@@ -34,9 +34,6 @@ type PacketReader interface {
 // way, without a goroutine hand-off.
 type InlineReader interface {
 	PacketReader
-	// Pause says the reader stops reading for a while (while its sink
-	// connects): the ring need not grow to keep what it misses.
-	Pause()
 	SetInline(f func() bool)
 	Lock()
 	Unlock()

@@ -118,9 +118,6 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader, used *string) e
 		stats.Skipped.Add(1)
 	}
 
-	if ir, ok := r.(InlineReader); ok {
-		ir.Pause() // connecting: the ring need not grow for it
-	}
 	raw := p.URL
 	if p.URLFunc != nil {
 		var err error

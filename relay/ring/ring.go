@@ -114,14 +114,22 @@ func (a *arena) oldest(commit uint64) uint64 {
 // New returns a ring whose arena may grow to size bytes (rounded up to a
 // power of two, at least MinSize); it starts at InitialSize or size when
 // that is smaller.
-func New(size int) *Ring {
+func New(size int) *Ring { return NewSized(size, InitialSize) }
+
+// NewSized is New with the arena starting at start bytes (rounded up to a
+// power of two, at least MinSize, at most size).
+func NewSized(size, start int) *Ring {
 	s := uint64(MinSize)
 	for s < uint64(size) {
 		s <<= 1
 	}
-	start := min(s, max(InitialSize, MinSize))
+	st := uint64(MinSize)
+	for st < uint64(start) && st < s {
+		st <<= 1
+	}
+	start = int(min(st, s))
 	r := &Ring{max: s}
-	r.setArena(&arena{buf: make([]byte, start), size: start, mask: start - 1})
+	r.setArena(&arena{buf: make([]byte, start), size: uint64(start), mask: uint64(start) - 1})
 	r.tracks.Store(&tracks{next: make(chan struct{})})
 	r.readers.Store(&[]*Reader{})
 	return r
@@ -147,8 +155,12 @@ func (r *Ring) maybeGrow(readers []*Reader) {
 	}
 	need := r.wantGrow.Load() && r.wantGrow.Swap(false)
 	for _, rd := range readers {
-		if at := rd.at.Load(); at != 0 && r.wpos-(at-1) > r.size/2 {
-			need = true
+		// Half the arena behind, or so far that the packets written before
+		// the next wake-up (wakeBatch at most) could lap it.
+		if at := rd.at.Load(); at != 0 {
+			if lag := r.wpos - (at - 1); lag > r.size/2 || lag+growMargin > r.size {
+				need = true
+			}
 		}
 	}
 	if !need {
@@ -275,6 +287,10 @@ func (r *Ring) WritePacket(p *codec.Packet) {
 
 // wakeBatch bounds how many packets a reader may not be told about.
 const wakeBatch = 16
+
+// growMargin is the most the writer can write between two wake-ups, when it
+// next considers growing the arena.
+const growMargin = wakeBatch * (hdrLen + codec.MaxPayload + 8)
 
 // maxTracks bounds the tracks a ring tells apart for waking (a power of
 // two: track numbers are masked).
@@ -483,6 +499,9 @@ func (rd *Reader) readInto(dst []byte, p *codec.Packet) bool {
 			}
 			rd.pos = s - 1
 			rd.resync = false
+			// Tracked from here: a sink that stops after its first packet
+			// (to connect) makes the arena grow, not lose its keyframe.
+			rd.at.Store(rd.pos + 1)
 		}
 		if rd.pos >= c {
 			rd.at.Store(rd.pos + 1) // caught up: where the writer may measure from
