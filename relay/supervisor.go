@@ -41,8 +41,8 @@ type Supervisor struct {
 	// server is back. Refusals an operator must fix (401, 403, 404) keep
 	// the full backoff. Zero means config.DefaultSinkBackoffMax.
 	SinkBackoffMax time.Duration
-	// RingSize is the most each camera's ring grows to, in bytes. Zero
-	// means the default.
+	// RingSize is each camera's ring in bytes (a ring above the default
+	// size starts at it and grows on demand). Zero means the default.
 	RingSize int
 	// PublishURL, when set, gives each publish session its output URL (with
 	// a token camrelay minted for that camera's path) instead of the

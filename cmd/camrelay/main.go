@@ -180,7 +180,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 	// The scheduler's processors follow the load (relay.Procs) unless the
 	// operator pinned GOMAXPROCS.
 	if os.Getenv("GOMAXPROCS") == "" {
-		procs := &relay.Procs{Log: app.Log}
+		procs := &relay.Procs{Log: app.Log, Floor: func() int {
+			if sup := app.Supervisor(); sup != nil {
+				return 1 + sup.Transcoders()
+			}
+			return 1
+		}}
 		procs.Start()
 		defer procs.Close()
 	}

@@ -233,11 +233,10 @@ type Defaults struct {
 	// attempts. Defaults 500ms and 30s.
 	BackoffMin Duration `yaml:"backoff_min"`
 	BackoffMax Duration `yaml:"backoff_max"`
-	// RingSize is the most each camera's packet ring grows to, e.g. 128KiB
-	// (default: half a second of a 2 Mbit/s camera) or 1MiB for
-	// high-bitrate cameras. A ring starts at ring.InitialSize and doubles
-	// when a sink falls half of it behind (sinks that keep up lag less
-	// than a frame).
+	// RingSize is each camera's packet ring, e.g. 128KiB (default: half a
+	// second of a 2 Mbit/s camera) or 1MiB for high-bitrate cameras. A
+	// ring larger than the default starts at the default size and doubles
+	// up to RingSize when a sink falls behind.
 	RingSize Size `yaml:"ring_size"`
 }
 
