@@ -278,13 +278,13 @@ func TestAggregateGoalsAndTable(t *testing.T) {
 		}
 		t.Errorf("no goal %q", prefix)
 	}
-	check("copy N=64: camrelay CPU per stream (its process alone)", ptrBool(true)) // 0.070% <= 0.1%
+	check("copy N=64: camrelay CPU per stream (its process alone)", ptrBool(true))             // 0.070% <= 0.1%
 	check("copy N=64: camrelay CPU per stream (its whole process / N) <= 0.5x", ptrBool(true)) // 0.070% vs 0.203%: 0.35x
-	check("copy N=64: camrelay + receiving MediaMTX", ptrBool(true)) // median of (0.04+0.13, 0.05+0.135) vs 0.13 -> 1.37x
+	check("copy N=64: camrelay + receiving MediaMTX", ptrBool(true))                           // median of (0.04+0.13, 0.05+0.135) vs 0.13 -> 1.37x
 	check("copy N=64: no frame lost", ptrBool(true))
-	check("transcode N=2: camrelay CPU", ptrBool(true))        // 0.75x
-	check("transcode N=2: camrelay p99", ptrBool(true))        // 25 vs 110 ms
-	check("copy density", ptrBool(true))                       // 128, loss at 384
+	check("transcode N=2: camrelay CPU", ptrBool(true))         // 0.75x
+	check("transcode N=2: camrelay p99", ptrBool(true))         // 25 vs 110 ms
+	check("copy density", ptrBool(true))                        // 128, loss at 384
 	check("copy: camrelay PSS per added stream", ptrBool(true)) // slopes: camrelay flat-ish vs direct 0.39 MiB
 	d := density(aggs)
 	if d.MaxN != 128 || d.NextN != 384 || !strings.Contains(d.NextResult, "frames lost") || !strings.Contains(d.NextResult, "saturated") {
