@@ -180,7 +180,7 @@ func (p *RTSPPublisher) run(ctx context.Context, r PacketReader, used *string) e
 	defer keep.Stop()
 	for {
 		lock()
-		err := s.pump(r)
+		err := s.drain(r, false)
 		unlock()
 		if err != nil {
 			return err
@@ -316,6 +316,7 @@ func (p *RTSPPublisher) dial(ctx context.Context, u *base.URL, tracks []codec.Tr
 	go s.readLoop()
 	return s, nil
 }
+
 func (s *pubSession) handshake(tracks []codec.Track) error {
 	desc, err := sessionOf(tracks)
 	if err != nil {
@@ -467,16 +468,22 @@ func (s *pubSession) place(r PacketReader, buf []byte, mark int) error {
 	return nil
 }
 
-// pump reads everything r has into the session and writes finished
-// frames; a partial frame waits for the flush timer. The publisher's
-// goroutine, under the reader's lock.
-func (s *pubSession) pump(r PacketReader) error {
+// drain reads everything r has into the session and writes finished
+// frames; a partial frame waits for its last packet or the flush timer.
+// Under the reader's lock: the publisher's goroutine (blocking writes) or,
+// with nb, the ring's writer draining inline, which never blocks and fails
+// with errBlocked for a write the socket would not take at once.
+func (s *pubSession) drain(r PacketReader, nb bool) error {
 	if s.err != nil {
 		return s.err
 	}
 	for {
-		if _, err := s.room(false); err != nil {
+		ok, err := s.room(nb)
+		if err != nil {
 			return err
+		}
+		if !ok {
+			return errBlocked
 		}
 		more, err := s.readOne(r)
 		if err != nil {
@@ -486,30 +493,21 @@ func (s *pubSession) pump(r PacketReader) error {
 			break
 		}
 	}
-	return s.finish(r, false)
+	return s.finish(r, nb)
 }
 
-// drainInline is pump on the ring writer's goroutine: it never blocks,
-// and reports false (the publisher's goroutine is woken) for anything it
-// cannot finish: a socket that takes less than a whole write, an error.
+// drainInline is drain on the ring writer's goroutine. It reports false
+// (the publisher's goroutine is woken) for anything it cannot finish; an
+// error is kept for that goroutine to return.
 func (s *pubSession) drainInline(r PacketReader) bool {
-	if s.closed || s.err != nil {
+	if s.closed {
 		return false
 	}
-	for {
-		if ok, _ := s.room(true); !ok {
-			return false
-		}
-		more, err := s.readOne(r)
-		if err != nil {
-			s.err = err
-			return false
-		}
-		if !more {
-			break
-		}
+	err := s.drain(r, true)
+	if err != nil && err != errBlocked {
+		s.err = err
 	}
-	return s.finish(r, true) == nil
+	return err == nil
 }
 
 // finish ends a read of the ring: counts drops, writes out a finished frame

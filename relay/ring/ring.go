@@ -422,12 +422,6 @@ func (rd *Reader) Lock() { rd.mu.Lock() }
 // Unlock releases the reader's lock.
 func (rd *Reader) Unlock() { rd.mu.Unlock() }
 
-// Pause tells the writer that the reader stops reading for a while (a sink
-// connecting to its server): neither its lag nor a lap until it reads again
-// makes the arena grow. If the writer laps it meanwhile, it resumes at a
-// sync point as usual.
-func (rd *Reader) Pause() { rd.at.Store(0) }
-
 // Ready receives after the writer has written since the reader last drained
 // the ring. Use it to sleep between TryRead calls that returned false.
 func (rd *Reader) Ready() <-chan struct{} { return rd.ready }
@@ -601,8 +595,8 @@ func (rd *Reader) grown(a *arena) bool { return rd.r.shared.Load() != a }
 func (rd *Reader) lapped(commit uint64, a *arena) {
 	rd.laps.Add(1)
 	if rd.at.Swap(0) != 0 {
-		// It was reading (not paused, not waiting for a sync point): a
-		// larger arena would have kept what it lost.
+		// It was reading (not waiting for a sync point): a larger arena
+		// would have kept what it lost.
 		rd.r.wantGrow.Store(true)
 	}
 	rd.resync = true
