@@ -10,12 +10,10 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/camrelay/camrelay/codec"
@@ -75,14 +73,7 @@ func runNullWorker(_ string, in io.Reader, out io.Writer) error {
 			go s.serve(c)
 		}
 	}()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
-	go func() {
-		if _, ok := <-sig; ok {
-			os.Exit(0)
-		}
-	}()
+	defer exitOnSignal()()
 	if err := writeReady(out, nullReady{Addr: ln.Addr().String()}); err != nil {
 		return err
 	}
@@ -235,48 +226,31 @@ func readRTSPRequest(br *bufio.Reader) (method, u, cseq string, err error) {
 // camsim sent); latency is camsim's stamp to the sink's read, on every
 // stream.
 func (h *harness) runNull(ctx context.Context, scenario string, n, rep int) (row Row) {
-	row = Row{Scenario: scenario, Relay: RelayNull, N: n, Rep: rep, Status: "ok", Started: time.Now().UTC(), Rig: map[string]float64{}}
-	defer func() { row.Seconds = time.Since(row.Started).Seconds() }()
-	failed := func(format string, args ...any) Row {
-		row.Status = "failed"
-		row.Reason = fmt.Sprintf(format, args...)
-		return row
-	}
-	var cleanups []func()
-	defer func() {
-		h.prog.phase("teardown")
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}()
-	dir, err := os.MkdirTemp("", "relaybench-")
+	sc, err := h.begin(&row, scenario, RelayNull, n, rep)
+	defer sc.end()
 	if err != nil {
-		return failed("%v", err)
+		return sc.failed("%v", err)
 	}
-	cleanups = append(cleanups, func() { os.RemoveAll(dir) })
-
-	h.prog.phase("starting camsim")
-	var cr camsimReady
-	cs, err := startWorker(ctx, h.o.Self, "camsim", camsimSpec{FPS: h.o.FPS, RTSP: n, Clip: h.o.Clip}, &cr, 60*time.Second)
+	failed := sc.failed
+	cs, cr, err := sc.startCamsim(ctx, camsimSpec{FPS: h.o.FPS, RTSP: n, Clip: h.o.Clip})
 	if err != nil {
 		return failed("camsim: %v", err)
 	}
-	cleanups = append(cleanups, cs.stop)
 	h.prog.phase("starting the null sink")
 	var nr nullReady
 	ns, err := startWorker(ctx, h.o.Self, "nullsink", struct{}{}, &nr, 30*time.Second)
 	if err != nil {
 		return failed("null sink: %v", err)
 	}
-	cleanups = append(cleanups, ns.stop)
+	sc.onEnd(ns.stop)
 
-	e := &runEnv{scenario: ScenarioCopy, n: n, dir: dir, camsim: cr, opts: &h.o, output: "rtsp://" + nr.Addr + "/{path}"}
+	e := &runEnv{scenario: ScenarioCopy, n: n, dir: sc.dir, camsim: cr, opts: &h.o, output: "rtsp://" + nr.Addr + "/{path}"}
 	h.prog.phase("starting camrelay")
 	rr, err := startCamrelay(e, false)
 	if err != nil {
 		return failed("camrelay: %v", err)
 	}
-	cleanups = append(cleanups, rr.stop)
+	sc.onEnd(rr.stop)
 	row.Commands = rr.commands
 	row.RelayProcs = 1
 	paths := make([]string, n)

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/camrelay/camrelay/codec"
@@ -189,14 +186,7 @@ func runReaderWorker(arg string, in io.Reader, out io.Writer) error {
 			}
 		}
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
-	go func() {
-		if _, ok := <-sig; ok {
-			os.Exit(0)
-		}
-	}()
+	defer exitOnSignal()()
 	fail := func(err error) error {
 		closeAll()
 		fmt.Fprintf(out, "ERROR %v\n", err)

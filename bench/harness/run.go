@@ -312,46 +312,85 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // runOne runs one relay with n cameras and measures it.
+// runScaffold is what every run stands on: its row, its temporary
+// folder, and what its end undoes, in reverse (processes, then the
+// folder).
+type runScaffold struct {
+	h        *harness
+	row      *Row
+	dir      string
+	cleanups []func()
+}
+
+// begin starts row as a new run and makes its folder; defer end, even
+// when it fails.
+func (h *harness) begin(row *Row, scenario, relay string, n, rep int) (*runScaffold, error) {
+	*row = Row{Scenario: scenario, Relay: relay, N: n, Rep: rep, Status: "ok", Started: time.Now().UTC(), Rig: map[string]float64{}}
+	sc := &runScaffold{h: h, row: row}
+	dir, err := os.MkdirTemp("", "relaybench-")
+	if err != nil {
+		return sc, err
+	}
+	sc.dir = dir
+	sc.onEnd(func() { os.RemoveAll(dir) })
+	return sc, nil
+}
+
+// onEnd has the run's end undo f.
+func (sc *runScaffold) onEnd(f func()) { sc.cleanups = append(sc.cleanups, f) }
+
+// failed marks the row failed, saying why, and returns it.
+func (sc *runScaffold) failed(format string, args ...any) Row {
+	sc.row.Status = "failed"
+	sc.row.Reason = fmt.Sprintf(format, args...)
+	return *sc.row
+}
+
+// end tears the run down and times it.
+func (sc *runScaffold) end() {
+	sc.h.prog.phase("teardown")
+	for i := len(sc.cleanups) - 1; i >= 0; i-- {
+		sc.cleanups[i]()
+	}
+	sc.row.Seconds = time.Since(sc.row.Started).Seconds()
+}
+
+// startCamsim starts the camsim worker for the run (stopped at its end).
+func (sc *runScaffold) startCamsim(ctx context.Context, spec camsimSpec) (*workerProc, camsimReady, error) {
+	sc.h.prog.phase("starting camsim")
+	var cr camsimReady
+	cs, err := startWorker(ctx, sc.h.o.Self, "camsim", spec, &cr, 60*time.Second)
+	if err != nil {
+		return nil, cr, err
+	}
+	sc.onEnd(cs.stop)
+	return cs, cr, nil
+}
+
 func (h *harness) runOne(ctx context.Context, scenario, relay string, n, rep int) (row Row) {
 	camScenario := scenario
 	if scenario == ScenarioDensity {
 		camScenario = ScenarioCopy
 	}
-	row = Row{Scenario: scenario, Relay: relay, N: n, Rep: rep, Status: "ok", Started: time.Now().UTC(), Rig: map[string]float64{}}
-	defer func() { row.Seconds = time.Since(row.Started).Seconds() }()
-	failed := func(format string, args ...any) Row {
-		row.Status = "failed"
-		row.Reason = fmt.Sprintf(format, args...)
-		return row
-	}
-	var cleanups []func()
-	defer func() {
-		h.prog.phase("teardown")
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}()
-	dir, err := os.MkdirTemp("", "relaybench-")
+	sc, err := h.begin(&row, scenario, relay, n, rep)
+	defer sc.end()
 	if err != nil {
-		return failed("%v", err)
+		return sc.failed("%v", err)
 	}
-	cleanups = append(cleanups, func() { os.RemoveAll(dir) })
+	failed := sc.failed
 
-	h.prog.phase("starting camsim")
 	spec := camsimSpec{FPS: h.o.FPS}
 	if camScenario == ScenarioTranscode {
 		spec.MJPEG, spec.Width, spec.Height = n, h.o.Width, h.o.Height
 	} else {
 		spec.RTSP, spec.Clip = n, h.o.Clip
 	}
-	var cr camsimReady
-	cs, err := startWorker(ctx, h.o.Self, "camsim", spec, &cr, 60*time.Second)
+	cs, cr, err := sc.startCamsim(ctx, spec)
 	if err != nil {
 		return failed("camsim: %v", err)
 	}
-	cleanups = append(cleanups, cs.stop)
 
-	e := &runEnv{scenario: camScenario, n: n, dir: dir, camsim: cr, opts: &h.o}
+	e := &runEnv{scenario: camScenario, n: n, dir: sc.dir, camsim: cr, opts: &h.o}
 	h.prog.phase("starting MediaMTX")
 	mc := h.mtxConfig()
 	if relay == RelayDirect {
@@ -361,7 +400,7 @@ func (h *harness) runOne(ctx context.Context, scenario, relay string, n, rep int
 	if err != nil {
 		return failed("MediaMTX: %v", err)
 	}
-	cleanups = append(cleanups, mtx.Stop)
+	sc.onEnd(mtx.Stop)
 	e.mtx = mtx
 	api := mtx.APIURL()
 
@@ -381,7 +420,7 @@ func (h *harness) runOne(ctx context.Context, scenario, relay string, n, rep int
 	if err != nil {
 		return failed("%s: %v", relay, err)
 	}
-	cleanups = append(cleanups, rr.stop)
+	sc.onEnd(rr.stop)
 	row.Commands = rr.commands
 	row.RelayProcs = len(rr.procs)
 
@@ -443,7 +482,7 @@ func (h *harness) runOne(ctx context.Context, scenario, relay string, n, rep int
 			return failed("readers: %v", err)
 		}
 	}
-	cleanups = append(cleanups, rd.stop)
+	sc.onEnd(rd.stop)
 
 	h.prog.phase("settling")
 	h.prog.countdown(h.o.Settle)

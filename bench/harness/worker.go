@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,6 +75,19 @@ func serveCommands(in io.Reader, out io.Writer, handle func(cmd string) any) err
 		}
 	}
 	return sc.Err()
+}
+
+// exitOnSignal makes SIGTERM and SIGINT end the worker at once, like a
+// closed stdin does; the returned func undoes it.
+func exitOnSignal() (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		if _, ok := <-sig; ok {
+			os.Exit(0)
+		}
+	}()
+	return func() { signal.Stop(sig) }
 }
 
 func writeReady(out io.Writer, v any) error {
