@@ -302,7 +302,6 @@ const maxTracks = 16
 // get a signal on Ready.
 func (r *Ring) wake() {
 	readers := *r.readers.Load()
-	defer r.maybeGrow(readers)
 	for _, rd := range readers {
 		if f := rd.inline.Load(); f != nil && rd.mu.TryLock() {
 			if rd.runInline(*f) {
@@ -314,6 +313,7 @@ func (r *Ring) wake() {
 		default:
 		}
 	}
+	r.maybeGrow(readers) // after the drains: a reader that caught up has no lag
 }
 
 // runInline runs an inline drain with the reader's lock held (TryLock

@@ -333,19 +333,22 @@ func TestNoAllocationsPerPacket(t *testing.T) {
 // its marker or, for cameras that never set one, when the next access unit
 // begins: the reader is woken before that packet is written, so it finds
 // the finished frame and not the first packet of the next.
+// isWoken reports (and consumes) a pending wake-up of rd.
+func isWoken(rd *Reader) bool {
+	select {
+	case <-rd.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
 func TestWakesPerFrameNotPerPacket(t *testing.T) {
 	r := New(MinSize)
 	r.SetTracks([]codec.Track{{Kind: codec.KindVideo}, {Kind: codec.KindAudio}})
 	rd := r.NewReader(NextSync)
 	defer rd.Close()
-	woken := func() bool {
-		select {
-		case <-rd.Ready():
-			return true
-		default:
-			return false
-		}
-	}
+	woken := func() bool { return isWoken(rd) }
 	woken() // SetTracks
 	p := &codec.Packet{Timestamp: 3600, Payload: make([]byte, 100)}
 	for i := 0; i < 5; i++ {
@@ -411,14 +414,7 @@ func TestInlineDrain(t *testing.T) {
 		}
 		return finish
 	})
-	woken := func() bool {
-		select {
-		case <-rd.Ready():
-			return true
-		default:
-			return false
-		}
-	}
+	woken := func() bool { return isWoken(rd) }
 	frame := func(first int, n int) {
 		for i := 0; i < n; i++ {
 			p := pkt(first+i, 100, i == 0)
