@@ -596,9 +596,9 @@ func TestSecondGrowthDoesNotResurrectLostPackets(t *testing.T) {
 		t.Fatal("no first packet")
 	}
 	paused.at.Store(0) // untracked, as a reader waiting for a sync point is
-	write(24, true)  // 25 KB: the paused reader's next packet is still there
-	write(9, false)  // the active reader falls so far behind that a wake batch could lap it: 64 KiB
-	write(24, false) // and half of that: 128 KiB, 24 KB after the first
+	write(24, true)    // 25 KB: the paused reader's next packet is still there
+	write(9, false)    // the active reader falls so far behind that a wake batch could lap it: 64 KiB
+	write(24, false)   // and half of that: 128 KiB, 24 KB after the first
 	if r.Grows() != 2 {
 		t.Fatalf("%d growths, want 2", r.Grows())
 	}
